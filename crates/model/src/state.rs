@@ -1,0 +1,470 @@
+//! The whole configuration as one value, and every change to it.
+//!
+//! A change is a method on [`State`] that either applies completely or returns an error and leaves
+//! the state untouched: each method checks everything before it mutates. The store runs these on a
+//! copy and persists the copy only on success, so a refused change can never be half-applied.
+
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+
+use serde::{Deserialize, Serialize};
+
+use crate::certificate::{ServerCertificate, Tag};
+use crate::error::{validation, ModelError};
+use crate::health::HealthCheck;
+use crate::listener::Listener;
+use crate::names::{check_policy_name, InstanceId, LbName};
+use crate::policy::{Attributes, Policy, PolicyKind};
+
+/// Quotas, as `DescribeAccountLimits` reports them.
+pub const MAX_LOAD_BALANCERS: usize = 2_000;
+pub const MAX_LISTENERS_PER_LB: usize = 100;
+pub const MAX_POLICIES_PER_LB: usize = 100;
+pub const MAX_CERTIFICATES_PER_LISTENER: usize = 100;
+
+/// A load balancer: its listeners, health check, instances, policies and attributes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LoadBalancer {
+    pub name: LbName,
+    /// Seconds since the Unix epoch.
+    pub created_at: u64,
+    /// Sorted by port; at most one per port.
+    pub listeners: Vec<Listener>,
+    pub health_check: HealthCheck,
+    /// In registration order, without duplicates.
+    pub instances: Vec<InstanceId>,
+    pub policies: Vec<Policy>,
+    pub attributes: Attributes,
+    #[serde(default)]
+    pub tags: Vec<Tag>,
+}
+
+impl LoadBalancer {
+    pub fn listener(&self, port: u16) -> Option<&Listener> {
+        self.listeners.iter().find(|l| l.port == port)
+    }
+
+    pub fn policy(&self, name: &str) -> Option<&Policy> {
+        self.policies.iter().find(|p| p.name == name)
+    }
+
+    /// The stickiness policy in force on a listener, if any.
+    pub fn stickiness(&self, listener: &Listener) -> Option<&PolicyKind> {
+        listener
+            .policy_names
+            .iter()
+            .filter_map(|n| self.policy(n))
+            .map(|p| &p.kind)
+            .find(|k| k.is_stickiness())
+    }
+}
+
+/// Where an instance of the inventory lives.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InventoryEntry {
+    pub address: IpAddr,
+}
+
+/// The whole configuration of a fulcrum node or fleet.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct State {
+    pub load_balancers: BTreeMap<LbName, LoadBalancer>,
+    /// Keyed by certificate id.
+    pub certificates: BTreeMap<String, ServerCertificate>,
+    pub inventory: BTreeMap<InstanceId, InventoryEntry>,
+}
+
+/// A state with the revision the store gave it. Revisions only grow.
+#[derive(Debug, Clone, Default)]
+pub struct Snapshot {
+    pub revision: u64,
+    pub state: State,
+}
+
+impl State {
+    pub fn load_balancer(&self, name: &str) -> Result<&LoadBalancer, ModelError> {
+        LbName::parse(name)
+            .ok()
+            .and_then(|n| self.load_balancers.get(&n))
+            .ok_or_else(|| ModelError::LoadBalancerNotFound(name.to_owned()))
+    }
+
+    fn load_balancer_mut(&mut self, name: &str) -> Result<&mut LoadBalancer, ModelError> {
+        LbName::parse(name)
+            .ok()
+            .and_then(|n| self.load_balancers.get_mut(&n))
+            .ok_or_else(|| ModelError::LoadBalancerNotFound(name.to_owned()))
+    }
+
+    /// The address traffic for `id` goes to, if the instance is known.
+    pub fn instance_address(&self, id: &InstanceId) -> Option<IpAddr> {
+        id.literal_address()
+            .or_else(|| self.inventory.get(id).map(|e| e.address))
+    }
+
+    pub fn certificate_by_name(&self, name: &str) -> Option<&ServerCertificate> {
+        self.certificates.values().find(|c| c.name == name)
+    }
+
+    /// Creates a load balancer, or accepts an identical re-creation as ELB does.
+    pub fn create_load_balancer(
+        &mut self,
+        name: &str,
+        listeners: Vec<Listener>,
+        created_at: u64,
+    ) -> Result<(), ModelError> {
+        let name = LbName::parse(name)?;
+        if listeners.is_empty() {
+            return Err(validation("a load balancer needs at least one listener"));
+        }
+        if let Some(existing) = self.load_balancers.get(&name) {
+            let same = existing.listeners.len() == listeners.len()
+                && listeners
+                    .iter()
+                    .all(|l| existing.listener(l.port).is_some_and(|e| e.same_as(l)));
+            return if same {
+                Ok(())
+            } else {
+                Err(ModelError::DuplicateLoadBalancerName(name.to_string()))
+            };
+        }
+        if self.load_balancers.len() >= MAX_LOAD_BALANCERS {
+            return Err(ModelError::TooMany {
+                what: "load balancers",
+                limit: MAX_LOAD_BALANCERS,
+            });
+        }
+        let mut lb = LoadBalancer {
+            health_check: HealthCheck::default_for_port(listeners[0].instance_port),
+            name: name.clone(),
+            created_at,
+            listeners: Vec::new(),
+            instances: Vec::new(),
+            policies: Vec::new(),
+            attributes: Attributes::default(),
+            tags: Vec::new(),
+        };
+        self.add_listeners(&mut lb, listeners)?;
+        self.load_balancers.insert(name, lb);
+        Ok(())
+    }
+
+    /// Deletes a load balancer; deleting one that does not exist succeeds, as in ELB.
+    pub fn delete_load_balancer(&mut self, name: &str) -> Result<(), ModelError> {
+        if let Ok(name) = LbName::parse(name) {
+            self.load_balancers.remove(&name);
+        }
+        Ok(())
+    }
+
+    pub fn create_listeners(
+        &mut self,
+        name: &str,
+        listeners: Vec<Listener>,
+    ) -> Result<(), ModelError> {
+        let mut lb = self.load_balancer(name)?.clone();
+        self.add_listeners(&mut lb, listeners)?;
+        self.load_balancers.insert(lb.name.clone(), lb);
+        Ok(())
+    }
+
+    /// Adds listeners to `lb` (not yet in `self`), checking them against each other, the
+    /// certificates, and the ports other load balancers already use.
+    fn add_listeners(
+        &self,
+        lb: &mut LoadBalancer,
+        listeners: Vec<Listener>,
+    ) -> Result<(), ModelError> {
+        for l in listeners {
+            l.validate()?;
+            if l.certificates.len() > MAX_CERTIFICATES_PER_LISTENER {
+                return Err(ModelError::TooMany {
+                    what: "certificates on a listener",
+                    limit: MAX_CERTIFICATES_PER_LISTENER,
+                });
+            }
+            for cert in &l.certificates {
+                if !self.certificates.contains_key(cert) {
+                    return Err(ModelError::CertificateNotFound(cert.clone()));
+                }
+            }
+            for p in &l.policy_names {
+                if lb.policy(p).is_none() {
+                    return Err(ModelError::PolicyNotFound(p.clone(), lb.name.to_string()));
+                }
+            }
+            if let Some(other) = self
+                .load_balancers
+                .values()
+                .find(|o| o.name != lb.name && o.listener(l.port).is_some())
+            {
+                return Err(ModelError::InvalidConfiguration(format!(
+                    "LoadBalancerPort {} is already used by load balancer '{}' on this node's \
+                     listen address",
+                    l.port, other.name
+                )));
+            }
+            match lb.listener(l.port) {
+                Some(existing) if existing.same_as(&l) => continue,
+                Some(_) => {
+                    return Err(ModelError::DuplicateListener {
+                        lb: lb.name.to_string(),
+                        port: l.port,
+                    })
+                }
+                None => {}
+            }
+            if lb.listeners.len() >= MAX_LISTENERS_PER_LB {
+                return Err(ModelError::TooMany {
+                    what: "listeners",
+                    limit: MAX_LISTENERS_PER_LB,
+                });
+            }
+            lb.listeners.push(l);
+            lb.listeners.sort_by_key(|l| l.port);
+        }
+        Ok(())
+    }
+
+    /// Removes the listeners on `ports`; ports without a listener are ignored, as in ELB.
+    pub fn delete_listeners(&mut self, name: &str, ports: &[u16]) -> Result<(), ModelError> {
+        let lb = self.load_balancer_mut(name)?;
+        lb.listeners.retain(|l| !ports.contains(&l.port));
+        Ok(())
+    }
+
+    pub fn configure_health_check(
+        &mut self,
+        name: &str,
+        check: HealthCheck,
+    ) -> Result<(), ModelError> {
+        check.validate()?;
+        self.load_balancer_mut(name)?.health_check = check;
+        Ok(())
+    }
+
+    /// Registers instances; registering one twice is a no-op.
+    pub fn register_instances(&mut self, name: &str, ids: &[InstanceId]) -> Result<(), ModelError> {
+        if let Some(unknown) = ids.iter().find(|id| self.instance_address(id).is_none()) {
+            return Err(ModelError::InvalidInstance(format!(
+                "'{unknown}' is not an IP address and not in the instance inventory"
+            )));
+        }
+        let lb = self.load_balancer_mut(name)?;
+        for id in ids {
+            if !lb.instances.contains(id) {
+                lb.instances.push(id.clone());
+            }
+        }
+        Ok(())
+    }
+
+    /// Deregisters instances; each must be registered.
+    pub fn deregister_instances(
+        &mut self,
+        name: &str,
+        ids: &[InstanceId],
+    ) -> Result<(), ModelError> {
+        let lb = self.load_balancer_mut(name)?;
+        if let Some(missing) = ids.iter().find(|id| !lb.instances.contains(id)) {
+            return Err(ModelError::InvalidInstance(format!(
+                "'{missing}' is not registered with load balancer '{}'",
+                lb.name
+            )));
+        }
+        lb.instances.retain(|i| !ids.contains(i));
+        Ok(())
+    }
+
+    /// Adds an uploaded (already checked) certificate under a name no other certificate has.
+    pub fn add_certificate(&mut self, cert: ServerCertificate) -> Result<(), ModelError> {
+        crate::names::check_certificate_name(&cert.name)?;
+        crate::names::check_iam_path(&cert.path)?;
+        if self.certificate_by_name(&cert.name).is_some() {
+            return Err(ModelError::CertificateAlreadyExists(cert.name));
+        }
+        if cert.private_key.is_empty() {
+            return Err(validation("a server certificate needs its private key"));
+        }
+        self.certificates.insert(cert.id.clone(), cert);
+        Ok(())
+    }
+
+    /// Deletes a certificate by name, unless a listener still uses it.
+    pub fn delete_certificate(&mut self, name: &str) -> Result<(), ModelError> {
+        let cert = self
+            .certificate_by_name(name)
+            .ok_or_else(|| ModelError::CertificateNotFound(name.to_owned()))?;
+        if let Some(lb) = self.load_balancers.values().find(|lb| {
+            lb.listeners
+                .iter()
+                .any(|l| l.certificates.contains(&cert.id))
+        }) {
+            return Err(ModelError::CertificateInUse(
+                name.to_owned(),
+                lb.name.to_string(),
+            ));
+        }
+        let id = cert.id.clone();
+        self.certificates.remove(&id);
+        Ok(())
+    }
+
+    /// Replaces the default certificate of a TLS listener (rotation).
+    pub fn set_listener_certificate(
+        &mut self,
+        name: &str,
+        port: u16,
+        cert_id: &str,
+    ) -> Result<(), ModelError> {
+        if !self.certificates.contains_key(cert_id) {
+            return Err(ModelError::CertificateNotFound(cert_id.to_owned()));
+        }
+        let lb = self.load_balancer_mut(name)?;
+        let lb_name = lb.name.to_string();
+        let listener = lb
+            .listeners
+            .iter_mut()
+            .find(|l| l.port == port)
+            .ok_or(ModelError::ListenerNotFound { lb: lb_name, port })?;
+        if !listener.protocol.is_tls() {
+            return Err(ModelError::InvalidConfiguration(format!(
+                "listener {port} is {}: only HTTPS and SSL listeners take a certificate",
+                listener.protocol
+            )));
+        }
+        listener.certificates.retain(|c| c != cert_id);
+        if listener.certificates.is_empty() {
+            listener.certificates.push(cert_id.to_owned());
+        } else {
+            listener.certificates[0] = cert_id.to_owned();
+        }
+        Ok(())
+    }
+
+    pub fn create_policy(&mut self, name: &str, policy: Policy) -> Result<(), ModelError> {
+        check_policy_name(&policy.name)?;
+        policy.kind.validate()?;
+        let lb = self.load_balancer_mut(name)?;
+        if lb.policy(&policy.name).is_some() {
+            return Err(ModelError::DuplicatePolicyName(
+                policy.name,
+                lb.name.to_string(),
+            ));
+        }
+        if lb.policies.len() >= MAX_POLICIES_PER_LB {
+            return Err(ModelError::TooMany {
+                what: "policies",
+                limit: MAX_POLICIES_PER_LB,
+            });
+        }
+        lb.policies.push(policy);
+        Ok(())
+    }
+
+    /// Deletes a policy that no listener uses.
+    pub fn delete_policy(&mut self, name: &str, policy: &str) -> Result<(), ModelError> {
+        let lb = self.load_balancer_mut(name)?;
+        if lb.policy(policy).is_none() {
+            return Err(ModelError::PolicyNotFound(
+                policy.to_owned(),
+                lb.name.to_string(),
+            ));
+        }
+        if let Some(l) = lb
+            .listeners
+            .iter()
+            .find(|l| l.policy_names.iter().any(|p| p == policy))
+        {
+            return Err(ModelError::InvalidConfiguration(format!(
+                "policy {policy} is in use by the listener on port {}",
+                l.port
+            )));
+        }
+        lb.policies.retain(|p| p.name != policy);
+        Ok(())
+    }
+
+    /// Replaces the set of policies of a listener; an empty list removes them all.
+    pub fn set_listener_policies(
+        &mut self,
+        name: &str,
+        port: u16,
+        policies: Vec<String>,
+    ) -> Result<(), ModelError> {
+        let lb = self.load_balancer_mut(name)?;
+        let lb_name = lb.name.to_string();
+        for p in &policies {
+            if lb.policy(p).is_none() {
+                return Err(ModelError::PolicyNotFound(p.clone(), lb_name));
+            }
+        }
+        let sticky = policies
+            .iter()
+            .filter(|p| lb.policy(p).is_some_and(|p| p.kind.is_stickiness()))
+            .count();
+        let listener = lb
+            .listeners
+            .iter()
+            .find(|l| l.port == port)
+            .ok_or_else(|| ModelError::ListenerNotFound {
+                lb: lb_name.clone(),
+                port,
+            })?;
+        if sticky > 0 && !listener.protocol.is_http() {
+            return Err(ModelError::InvalidConfiguration(format!(
+                "stickiness policies apply to HTTP and HTTPS listeners only, not {} (port {port})",
+                listener.protocol
+            )));
+        }
+        if sticky > 1 {
+            return Err(ModelError::InvalidConfiguration(
+                "a listener takes at most one stickiness policy".into(),
+            ));
+        }
+        let listener = lb
+            .listeners
+            .iter_mut()
+            .find(|l| l.port == port)
+            .expect("found above");
+        listener.policy_names = policies;
+        Ok(())
+    }
+
+    pub fn set_attributes(&mut self, name: &str, attributes: Attributes) -> Result<(), ModelError> {
+        attributes.validate()?;
+        self.load_balancer_mut(name)?.attributes = attributes;
+        Ok(())
+    }
+
+    /// Adds or moves an instance of the inventory.
+    pub fn put_inventory(&mut self, id: InstanceId, address: IpAddr) -> Result<(), ModelError> {
+        if id.literal_address().is_some() {
+            return Err(ModelError::InvalidInstance(format!(
+                "'{id}' is an address; inventory ids name an instance, addresses need no entry"
+            )));
+        }
+        self.inventory.insert(id, InventoryEntry { address });
+        Ok(())
+    }
+
+    /// Removes an instance from the inventory, unless a load balancer still has it registered.
+    pub fn remove_inventory(&mut self, id: &InstanceId) -> Result<(), ModelError> {
+        if let Some(lb) = self
+            .load_balancers
+            .values()
+            .find(|lb| lb.instances.contains(id))
+        {
+            return Err(ModelError::InvalidConfiguration(format!(
+                "instance '{id}' is registered with load balancer '{}'; deregister it first",
+                lb.name
+            )));
+        }
+        if self.inventory.remove(id).is_none() {
+            return Err(ModelError::InvalidInstance(format!(
+                "'{id}' is not in the inventory"
+            )));
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,272 @@
+//! Tests of the state's changes: each refused change leaves the state as it was.
+
+use crate::*;
+
+fn cert(id: &str, name: &str) -> ServerCertificate {
+    ServerCertificate {
+        id: id.into(),
+        name: name.into(),
+        path: "/".into(),
+        upload_date: 0,
+        expiration: 0,
+        body_pem: String::new(),
+        chain_pem: None,
+        private_key: PrivateKeyPem::new("k".into()),
+        tags: vec![],
+    }
+}
+
+fn http(port: u16) -> Listener {
+    Listener::new(Protocol::Http, port, Protocol::Http, 80)
+}
+
+fn https(port: u16, cert: &str) -> Listener {
+    let mut l = Listener::new(Protocol::Https, port, Protocol::Http, 80);
+    l.certificates.push(cert.into());
+    l
+}
+
+fn state() -> State {
+    let mut s = State::default();
+    s.add_certificate(cert("C1", "one")).unwrap();
+    s.create_load_balancer("web", vec![http(80)], 1).unwrap();
+    s
+}
+
+/// Runs a change that must fail, and checks it failed with `code` without touching the state.
+fn refused(s: &mut State, code: &str, change: impl FnOnce(&mut State) -> Result<(), ModelError>) {
+    let before = s.clone();
+    let err = change(s).unwrap_err();
+    assert_eq!(err.code(), code, "{err}");
+    assert_eq!(*s, before, "a refused change must not modify the state");
+}
+
+#[test]
+fn create_load_balancer_defaults_and_idempotence() {
+    let mut s = state();
+    let lb = s.load_balancer("web").unwrap();
+    assert_eq!(lb.health_check, HealthCheck::default_for_port(80));
+    assert_eq!(lb.attributes, Attributes::default());
+    // An identical re-creation is accepted; a different one is a duplicate.
+    s.create_load_balancer("web", vec![http(80)], 2).unwrap();
+    refused(&mut s, "DuplicateLoadBalancerName", |s| {
+        s.create_load_balancer("web", vec![http(81)], 2)
+    });
+    refused(&mut s, "ValidationError", |s| {
+        s.create_load_balancer("web-", vec![http(81)], 2)
+    });
+    refused(&mut s, "ValidationError", |s| {
+        s.create_load_balancer("x", vec![], 2)
+    });
+    refused(&mut s, "CertificateNotFound", |s| {
+        s.create_load_balancer("x", vec![https(443, "nope")], 2)
+    });
+}
+
+#[test]
+fn a_port_belongs_to_one_load_balancer() {
+    let mut s = state();
+    refused(&mut s, "InvalidConfigurationRequest", |s| {
+        s.create_load_balancer("other", vec![http(80)], 2)
+    });
+    s.create_load_balancer("other", vec![https(443, "C1")], 2)
+        .unwrap();
+    refused(&mut s, "InvalidConfigurationRequest", |s| {
+        s.create_listeners("web", vec![http(443)])
+    });
+}
+
+#[test]
+fn listeners_add_and_remove() {
+    let mut s = state();
+    s.create_listeners("web", vec![https(443, "C1")]).unwrap();
+    s.create_listeners("web", vec![https(443, "C1")]).unwrap();
+    let mut different = http(443);
+    different.instance_port = 81;
+    refused(&mut s, "DuplicateListener", |s| {
+        s.create_listeners("web", vec![different])
+    });
+    refused(&mut s, "LoadBalancerNotFound", |s| {
+        s.create_listeners("nope", vec![http(1)])
+    });
+    // A batch with one bad listener adds none of them.
+    refused(&mut s, "ValidationError", |s| {
+        s.create_listeners(
+            "web",
+            vec![
+                http(1000),
+                Listener::new(Protocol::Https, 1001, Protocol::Http, 80),
+            ],
+        )
+    });
+    let ports: Vec<u16> = s
+        .load_balancer("web")
+        .unwrap()
+        .listeners
+        .iter()
+        .map(|l| l.port)
+        .collect();
+    assert_eq!(ports, [80, 443]);
+    s.delete_listeners("web", &[443, 9999]).unwrap();
+    assert_eq!(s.load_balancer("web").unwrap().listeners.len(), 1);
+}
+
+#[test]
+fn instances_register_and_deregister() {
+    let mut s = state();
+    let ip = InstanceId::parse("127.0.0.1").unwrap();
+    let inv = InstanceId::parse("i-0001").unwrap();
+    refused(&mut s, "InvalidInstance", |s| {
+        s.register_instances("web", &[inv.clone()])
+    });
+    s.put_inventory(inv.clone(), "127.0.0.2".parse().unwrap())
+        .unwrap();
+    s.register_instances("web", &[ip.clone(), inv.clone(), ip.clone()])
+        .unwrap();
+    assert_eq!(
+        s.load_balancer("web").unwrap().instances,
+        [ip.clone(), inv.clone()]
+    );
+    assert_eq!(s.instance_address(&inv), Some("127.0.0.2".parse().unwrap()));
+    refused(&mut s, "InvalidConfigurationRequest", |s| {
+        s.remove_inventory(&inv)
+    });
+    refused(&mut s, "InvalidInstance", |s| {
+        s.deregister_instances("web", &[InstanceId::parse("10.9.9.9").unwrap()])
+    });
+    s.deregister_instances("web", &[inv.clone()]).unwrap();
+    s.remove_inventory(&inv).unwrap();
+    refused(&mut s, "InvalidInstance", |s| s.remove_inventory(&inv));
+    refused(&mut s, "InvalidInstance", |s| {
+        s.put_inventory(ip.clone(), "127.0.0.1".parse().unwrap())
+    });
+}
+
+#[test]
+fn health_checks_are_validated() {
+    let mut s = state();
+    let mut hc = HealthCheck::default_for_port(80);
+    hc.target = "HTTP:80/health".parse().unwrap();
+    hc.interval_secs = 5;
+    hc.timeout_secs = 2;
+    s.configure_health_check("web", hc.clone()).unwrap();
+    assert_eq!(s.load_balancer("web").unwrap().health_check, hc);
+    hc.timeout_secs = 5;
+    refused(&mut s, "ValidationError", |s| {
+        s.configure_health_check("web", hc)
+    });
+}
+
+#[test]
+fn certificates_rotate_and_cannot_be_deleted_in_use() {
+    let mut s = state();
+    refused(&mut s, "EntityAlreadyExists", |s| {
+        s.add_certificate(cert("C9", "one"))
+    });
+    refused(&mut s, "ValidationError", |s| {
+        s.add_certificate(cert("C9", "a/b"))
+    });
+    s.add_certificate(cert("C2", "two")).unwrap();
+    s.create_listeners("web", vec![https(443, "C1")]).unwrap();
+    refused(&mut s, "DeleteConflict", |s| s.delete_certificate("one"));
+    refused(&mut s, "ListenerNotFound", |s| {
+        s.set_listener_certificate("web", 444, "C2")
+    });
+    refused(&mut s, "InvalidConfigurationRequest", |s| {
+        s.set_listener_certificate("web", 80, "C2")
+    });
+    refused(&mut s, "CertificateNotFound", |s| {
+        s.set_listener_certificate("web", 443, "C3")
+    });
+    s.set_listener_certificate("web", 443, "C2").unwrap();
+    assert_eq!(
+        s.load_balancer("web")
+            .unwrap()
+            .listener(443)
+            .unwrap()
+            .certificates,
+        ["C2"]
+    );
+    s.delete_certificate("one").unwrap();
+    refused(&mut s, "CertificateNotFound", |s| {
+        s.delete_certificate("one")
+    });
+}
+
+#[test]
+fn stickiness_policies() {
+    let mut s = state();
+    let lb_cookie = Policy {
+        name: "lb".into(),
+        kind: PolicyKind::LbCookieStickiness {
+            expiration_secs: Some(60),
+        },
+    };
+    let app_cookie = Policy {
+        name: "app".into(),
+        kind: PolicyKind::AppCookieStickiness {
+            cookie_name: "SID".into(),
+        },
+    };
+    s.create_policy("web", lb_cookie.clone()).unwrap();
+    s.create_policy("web", app_cookie).unwrap();
+    refused(&mut s, "DuplicatePolicyName", |s| {
+        s.create_policy("web", lb_cookie)
+    });
+    refused(&mut s, "PolicyNotFound", |s| {
+        s.set_listener_policies("web", 80, vec!["x".into()])
+    });
+    refused(&mut s, "ListenerNotFound", |s| {
+        s.set_listener_policies("web", 81, vec!["lb".into()])
+    });
+    refused(&mut s, "InvalidConfigurationRequest", |s| {
+        s.set_listener_policies("web", 80, vec!["lb".into(), "app".into()])
+    });
+    s.set_listener_policies("web", 80, vec!["lb".into()])
+        .unwrap();
+    let lb = s.load_balancer("web").unwrap();
+    assert_eq!(
+        lb.stickiness(lb.listener(80).unwrap()),
+        Some(&PolicyKind::LbCookieStickiness {
+            expiration_secs: Some(60)
+        })
+    );
+    refused(&mut s, "InvalidConfigurationRequest", |s| {
+        s.delete_policy("web", "lb")
+    });
+    s.set_listener_policies("web", 80, vec![]).unwrap();
+    s.delete_policy("web", "lb").unwrap();
+    refused(&mut s, "PolicyNotFound", |s| s.delete_policy("web", "lb"));
+}
+
+#[test]
+fn deleting_a_load_balancer_is_idempotent() {
+    let mut s = state();
+    s.delete_load_balancer("web").unwrap();
+    s.delete_load_balancer("web").unwrap();
+    assert!(s.load_balancers.is_empty());
+    assert_eq!(
+        s.load_balancer("web").unwrap_err().code(),
+        "LoadBalancerNotFound"
+    );
+}
+
+#[test]
+fn attributes_are_validated() {
+    let mut s = state();
+    let attrs = Attributes {
+        idle_timeout_secs: 5,
+        ..Attributes::default()
+    };
+    s.set_attributes("web", attrs.clone()).unwrap();
+    assert_eq!(s.load_balancer("web").unwrap().attributes, attrs);
+    refused(&mut s, "ValidationError", |s| {
+        s.set_attributes(
+            "web",
+            Attributes {
+                idle_timeout_secs: 0,
+                ..Attributes::default()
+            },
+        )
+    });
+}
