@@ -1,1 +1,271 @@
+//! fulcrum's data plane. It turns each snapshot of the state into live listeners, TLS
+//! certificates, instance pools and health checkers, and swaps them in atomically; requests
+//! read the current runtime through one pointer and never wait on the store or the API.
 
+#![forbid(unsafe_code)]
+
+mod body;
+mod conn;
+mod forward;
+mod headers;
+mod health;
+mod listen;
+mod runtime;
+mod sticky;
+mod tls;
+mod upstream;
+
+use std::collections::{BTreeMap, HashMap};
+use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use arc_swap::ArcSwap;
+use fulcrum_model::{InstanceId, LbName, Protocol, Snapshot};
+use hyper_util::rt::{TokioExecutor, TokioTimer};
+use hyper_util::server::conn::auto;
+use tokio::sync::watch;
+
+pub use health::{HealthState, HealthStatus};
+
+use health::HealthChecks;
+use listen::RunningListener;
+use runtime::Runtime;
+use upstream::Upstream;
+
+/// Settings of the data plane that are not part of the replicated state.
+#[derive(Debug, Clone)]
+pub struct DataPlaneConfig {
+    /// The address every listener binds, at the listener's port.
+    pub bind: IpAddr,
+    /// A client that has not finished its TLS handshake by then is disconnected.
+    pub handshake_timeout: Duration,
+    /// A client that has not sent a complete request head by then is disconnected.
+    pub header_read_timeout: Duration,
+    /// Connecting to an instance fails after this long (and the request is retried elsewhere).
+    pub connect_timeout: Duration,
+    /// Divides health-check intervals and timeouts. Always 1 in service: it exists so that
+    /// tests can watch instances move in and out of service within ELB's limits in less time.
+    pub health_check_time_scale: u32,
+}
+
+impl Default for DataPlaneConfig {
+    fn default() -> Self {
+        DataPlaneConfig {
+            bind: IpAddr::from([0, 0, 0, 0]),
+            handshake_timeout: Duration::from_secs(10),
+            header_read_timeout: Duration::from_secs(20),
+            connect_timeout: Duration::from_secs(5),
+            health_check_time_scale: 1,
+        }
+    }
+}
+
+/// What every connection task shares.
+pub(crate) struct Shared {
+    pub(crate) config: DataPlaneConfig,
+    pub(crate) runtime: ArcSwap<Runtime>,
+    pub(crate) h1: auto::Builder<TokioExecutor>,
+    pub(crate) h2: auto::Builder<TokioExecutor>,
+}
+
+/// The state that changes only when a snapshot is applied.
+struct Control {
+    health: HealthChecks,
+    upstreams: HashMap<SocketAddr, Arc<Upstream>>,
+    listeners: BTreeMap<u16, RunningListener>,
+    tls: tls::TlsCache,
+    /// Listeners that could not be started, by port, with the reason.
+    failed: BTreeMap<u16, String>,
+}
+
+/// The data plane of one node.
+#[derive(Clone)]
+pub struct DataPlane {
+    shared: Arc<Shared>,
+    control: Arc<Mutex<Control>>,
+    applied: Arc<AtomicBool>,
+    applied_revision: Arc<AtomicU64>,
+}
+
+impl DataPlane {
+    pub fn new(config: DataPlaneConfig) -> Result<DataPlane, fulcrum_tls::TlsError> {
+        let mut h1 = auto::Builder::new(TokioExecutor::new()).http1_only();
+        h1.http1()
+            .timer(TokioTimer::new())
+            .header_read_timeout(config.header_read_timeout)
+            .max_buf_size(64 * 1024)
+            .max_headers(128);
+        let mut h2 = auto::Builder::new(TokioExecutor::new()).http2_only();
+        h2.http2()
+            .timer(TokioTimer::new())
+            .max_concurrent_streams(128)
+            .max_header_list_size(64 * 1024)
+            .max_pending_accept_reset_streams(20)
+            .max_local_error_reset_streams(Some(64))
+            .keep_alive_interval(Some(Duration::from_secs(30)));
+        let shared = Arc::new(Shared {
+            config: config.clone(),
+            runtime: ArcSwap::from_pointee(Runtime::default()),
+            h1,
+            h2,
+        });
+        let control = Control {
+            health: HealthChecks::new(config.health_check_time_scale),
+            upstreams: HashMap::new(),
+            listeners: BTreeMap::new(),
+            tls: tls::TlsCache::new()?,
+            failed: BTreeMap::new(),
+        };
+        Ok(DataPlane {
+            shared,
+            control: Arc::new(Mutex::new(control)),
+            applied: Arc::new(AtomicBool::new(false)),
+            applied_revision: Arc::new(AtomicU64::new(0)),
+        })
+    }
+
+    /// Makes `snapshot` live: health checkers, instance pools and certificates first, then the
+    /// routing table in one swap, then listeners opened and closed. Must run inside a Tokio
+    /// runtime.
+    pub fn apply(&self, snapshot: &Snapshot) {
+        let mut control = self.control.lock().unwrap_or_else(|e| e.into_inner());
+        let control = &mut *control;
+        control.health.reconcile(&snapshot.state);
+        let runtime = runtime::compile(
+            snapshot,
+            &control.health,
+            &mut control.upstreams,
+            self.shared.config.connect_timeout,
+        );
+        let mut tables = control.tls.tables(&snapshot.state);
+
+        // Listeners that went away, or changed between plain and TLS, close first so that
+        // their port is free to be bound again below.
+        let wanted: BTreeMap<u16, Protocol> = runtime
+            .routes
+            .iter()
+            .map(|(port, route)| (*port, route.protocol))
+            .collect();
+        let gone: Vec<u16> = control
+            .listeners
+            .iter()
+            .filter(|(port, l)| wanted.get(port) != Some(&l.protocol))
+            .map(|(port, _)| *port)
+            .collect();
+        for port in gone {
+            if let Some(listener) = control.listeners.remove(&port) {
+                tracing::info!(port, "listener closed");
+                drop(listener.stop());
+            }
+        }
+
+        self.shared.runtime.store(Arc::new(runtime));
+
+        control.failed.clear();
+        for (port, protocol) in wanted {
+            let addr = SocketAddr::new(self.shared.config.bind, port);
+            let table = if protocol.is_tls() {
+                match tables.remove(&port) {
+                    Some(t) => Some(t),
+                    None => {
+                        let why = "no usable certificate for this listener".to_owned();
+                        control.failed.insert(port, why);
+                        continue;
+                    }
+                }
+            } else {
+                None
+            };
+            if let Some(running) = control.listeners.get(&port) {
+                // Rotation: new handshakes see the new table, open connections are untouched.
+                if let (Some(resolver), Some(table)) = (&running.tls, table) {
+                    resolver.swap(table);
+                }
+                continue;
+            }
+            let acceptor = match table.map(|t| control.tls.acceptor(t)).transpose() {
+                Ok(acceptor) => acceptor,
+                Err(e) => {
+                    control.failed.insert(port, e.to_string());
+                    continue;
+                }
+            };
+            match RunningListener::start(Arc::clone(&self.shared), addr, protocol, acceptor) {
+                Ok(listener) => {
+                    tracing::info!(%addr, %protocol, "listener open");
+                    control.listeners.insert(port, listener);
+                }
+                Err(e) => {
+                    tracing::error!(%addr, error = %e, "cannot open listener");
+                    control.failed.insert(port, format!("cannot listen on {addr}: {e}"));
+                }
+            }
+        }
+        self.applied_revision.store(snapshot.revision, Ordering::Release);
+        self.applied.store(true, Ordering::Release);
+    }
+
+    /// Applies every snapshot the watch delivers, from the current one on, until the watch's
+    /// sender is dropped.
+    pub fn follow(&self, mut snapshots: watch::Receiver<Arc<Snapshot>>) -> tokio::task::JoinHandle<()> {
+        let this = self.clone();
+        tokio::spawn(async move {
+            loop {
+                let snapshot = Arc::clone(&snapshots.borrow_and_update());
+                this.apply(&snapshot);
+                if snapshots.changed().await.is_err() {
+                    return;
+                }
+            }
+        })
+    }
+
+    /// Whether a state has been applied (what `/healthz` reports).
+    pub fn is_ready(&self) -> bool {
+        self.applied.load(Ordering::Acquire)
+    }
+
+    /// The revision of the state in force.
+    pub fn applied_revision(&self) -> u64 {
+        self.applied_revision.load(Ordering::Acquire)
+    }
+
+    /// Listeners the last apply could not open, by port.
+    pub fn failed_listeners(&self) -> BTreeMap<u16, String> {
+        self.lock().failed.clone()
+    }
+
+    /// The health of a registered instance of a load balancer, if it is being checked.
+    pub fn instance_health(&self, lb: &LbName, instance: &InstanceId) -> Option<HealthStatus> {
+        self.lock()
+            .health
+            .health(&(lb.clone(), instance.clone()))
+            .map(|h| h.status())
+    }
+
+    /// Stops accepting on every listener, lets in-flight requests finish, and returns once
+    /// every client connection has closed or `deadline` has passed. Returns the number of
+    /// connections still open at the deadline.
+    pub async fn shutdown(&self, deadline: Duration) -> usize {
+        let counts: Vec<_> = {
+            let mut control = self.lock();
+            std::mem::take(&mut control.listeners)
+                .into_values()
+                .map(RunningListener::stop)
+                .collect()
+        };
+        let all_closed = async {
+            for c in &counts {
+                c.all_closed().await;
+            }
+        };
+        let _ = tokio::time::timeout(deadline, all_closed).await;
+        counts.iter().map(|c| c.open()).sum()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Control> {
+        self.control.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}

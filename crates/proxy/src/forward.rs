@@ -1,0 +1,272 @@
+//! The life of one HTTP request through the balancer, as phases: route, check, pick an
+//! instance, forward (with one retry when nothing was sent), respond.
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use http::header::{self, HeaderValue};
+use http::{Request, Response, StatusCode};
+use hyper::body::Incoming;
+
+use crate::body::ProxyBody;
+use crate::headers::{self, Refused};
+use crate::runtime::{Route, Stickiness};
+use crate::sticky;
+use crate::upstream::{ConnectError, Outstanding, Sender, Upstream};
+use crate::Shared;
+
+/// What a connection knows about itself, shared by its requests.
+pub(crate) struct ConnInfo {
+    pub(crate) client: SocketAddr,
+    pub(crate) port: u16,
+    pub(crate) port_header: HeaderValue,
+    pub(crate) proto: &'static str,
+}
+
+/// Why a request got an answer from the balancer rather than an instance. Each maps to the
+/// status ELB answers with.
+#[derive(Debug)]
+enum Failure {
+    NoListener,
+    NoInstance,
+    Connect(ConnectError),
+    Instance(hyper::Error),
+    Timeout,
+    Refused(Refused),
+}
+
+impl std::fmt::Display for Failure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Failure::NoListener => f.write_str("no listener on this port"),
+            Failure::NoInstance => f.write_str("no instance in service"),
+            Failure::Connect(e) => write!(f, "{e}"),
+            Failure::Instance(e) => write!(f, "instance exchange failed: {e}"),
+            Failure::Timeout => f.write_str("the instance did not answer within the idle timeout"),
+            Failure::Refused(r) => f.write_str(r.why),
+        }
+    }
+}
+
+impl Failure {
+    fn status(&self) -> StatusCode {
+        match self {
+            Failure::NoListener | Failure::NoInstance => StatusCode::SERVICE_UNAVAILABLE,
+            Failure::Connect(_) | Failure::Instance(_) => StatusCode::BAD_GATEWAY,
+            Failure::Timeout => StatusCode::GATEWAY_TIMEOUT,
+            Failure::Refused(r) => StatusCode::from_u16(r.status).unwrap_or(StatusCode::BAD_REQUEST),
+        }
+    }
+
+    fn into_response(self) -> Response<ProxyBody> {
+        let status = self.status();
+        let detail = match &self {
+            Failure::Refused(r) => r.why,
+            _ => status.canonical_reason().unwrap_or(""),
+        };
+        match &self {
+            Failure::Refused(_) | Failure::NoListener | Failure::NoInstance => {
+                tracing::debug!(status = status.as_u16(), reason = %self, "request answered by the balancer")
+            }
+            _ => tracing::info!(status = status.as_u16(), error = %self, "request failed at the instance"),
+        }
+        let mut resp = Response::new(ProxyBody::local(format!("{} {detail}\n", status.as_u16())));
+        *resp.status_mut() = status;
+        resp.headers_mut()
+            .insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain"));
+        if matches!(self, Failure::Refused(_)) {
+            resp.headers_mut()
+                .insert(header::CONNECTION, HeaderValue::from_static("close"));
+        }
+        resp
+    }
+}
+
+/// Serves one request of a client connection.
+pub(crate) async fn serve(
+    shared: Arc<Shared>,
+    conn: Arc<ConnInfo>,
+    req: Request<Incoming>,
+) -> Result<Response<ProxyBody>, Infallible> {
+    Ok(match proxy(&shared, &conn, req).await {
+        Ok(resp) => resp,
+        Err(failure) => failure.into_response(),
+    })
+}
+
+async fn proxy(
+    shared: &Shared,
+    conn: &ConnInfo,
+    mut req: Request<Incoming>,
+) -> Result<Response<ProxyBody>, Failure> {
+    // Route: the current runtime's listener on this port.
+    let route = shared
+        .runtime
+        .load()
+        .routes
+        .get(&conn.port)
+        .cloned()
+        .ok_or(Failure::NoListener)?;
+
+    // Check.
+    headers::check_request(&req).map_err(Failure::Refused)?;
+    let upgrade = headers::is_upgrade(&req);
+    let client_upgrade = upgrade.then(|| hyper::upgrade::on(&mut req));
+
+    // Pick.
+    let sticky = sticky_target(&route, &req);
+    let first = sticky
+        .or_else(|| route.targets.pick(route.balancing, None))
+        .ok_or(Failure::NoInstance)?;
+
+    headers::rewrite_request(&mut req, conn.client.ip(), conn.proto, &conn.port_header, upgrade);
+
+    // Forward.
+    let forwarded = forward(&route, first, req).await?;
+
+    // Respond.
+    respond(&route, forwarded, sticky.is_some(), client_upgrade)
+}
+
+/// The instance a stickiness cookie names, if it is still in service.
+fn sticky_target<B>(route: &Route, req: &Request<B>) -> Option<usize> {
+    let headers = req.headers();
+    match &route.stickiness {
+        Stickiness::None => None,
+        Stickiness::LbCookie { .. } => {
+            route.targets.by_cookie(sticky::request_cookie(headers, sticky::COOKIE_NAME)?)
+        }
+        // Application stickiness lasts as long as the application's own cookie.
+        Stickiness::AppCookie { name } => {
+            sticky::request_cookie(headers, name)?;
+            route.targets.by_cookie(sticky::request_cookie(headers, sticky::COOKIE_NAME)?)
+        }
+    }
+}
+
+struct Forwarded {
+    resp: Response<Incoming>,
+    target: usize,
+    /// The connection, when it can serve another request after this response.
+    conn: Option<(Arc<Upstream>, Sender)>,
+    outstanding: Outstanding,
+}
+
+/// Sends the request to instance `first`. When no connection could be made, or the connection
+/// failed before the request was written, the request is still unsent and is tried once more on
+/// another instance (or the same one, when it is the only one in service).
+async fn forward(route: &Route, first: usize, mut req: Request<Incoming>) -> Result<Forwarded, Failure> {
+    let mut target = first;
+    let mut retried = false;
+    loop {
+        let upstream = &route.targets.all[target].upstream;
+        let failure = match upstream.checkout().await {
+            Err(e) => Failure::Connect(e),
+            Ok(mut sender) => {
+                let outstanding = upstream.begin_request();
+                let sent = tokio::time::timeout(route.idle_timeout, sender.try_send_request(req));
+                match sent.await {
+                    Err(_) => return Err(Failure::Timeout),
+                    Ok(Ok(resp)) => {
+                        let reusable = !asks_to_close(&resp);
+                        let conn = reusable.then(|| (Arc::clone(upstream), sender));
+                        return Ok(Forwarded {
+                            resp,
+                            target,
+                            conn,
+                            outstanding,
+                        });
+                    }
+                    Ok(Err(mut e)) => match e.take_message() {
+                        Some(unsent) => {
+                            req = unsent;
+                            Failure::Instance(e.into_error())
+                        }
+                        None => return Err(Failure::Instance(e.into_error())),
+                    },
+                }
+            }
+        };
+        if retried {
+            return Err(failure);
+        }
+        retried = true;
+        tracing::debug!(instance = %upstream.addr(), error = %failure, "retrying");
+        target = route.targets.pick(route.balancing, Some(target)).unwrap_or(target);
+    }
+}
+
+fn asks_to_close<B>(resp: &Response<B>) -> bool {
+    resp.headers()
+        .get_all(header::CONNECTION)
+        .iter()
+        .any(|v| v.as_bytes().eq_ignore_ascii_case(b"close"))
+}
+
+fn respond(
+    route: &Route,
+    forwarded: Forwarded,
+    was_sticky: bool,
+    client_upgrade: Option<hyper::upgrade::OnUpgrade>,
+) -> Result<Response<ProxyBody>, Failure> {
+    let Forwarded {
+        mut resp,
+        target,
+        conn,
+        outstanding,
+    } = forwarded;
+    let target = &route.targets.all[target];
+
+    if resp.status() == StatusCode::SWITCHING_PROTOCOLS {
+        let Some(client_upgrade) = client_upgrade else {
+            // An instance may not switch protocols unasked.
+            return Err(Failure::Refused(Refused {
+                status: 502,
+                why: "the instance switched protocols without being asked",
+            }));
+        };
+        let instance_upgrade = hyper::upgrade::on(&mut resp);
+        tokio::spawn(splice_upgraded(client_upgrade, instance_upgrade, outstanding));
+        let (mut parts, _) = resp.into_parts();
+        headers::strip_hop_by_hop(&mut parts.headers, true);
+        return Ok(Response::from_parts(parts, ProxyBody::empty()));
+    }
+
+    let (mut parts, body) = resp.into_parts();
+    headers::strip_hop_by_hop(&mut parts.headers, false);
+    match &route.stickiness {
+        Stickiness::LbCookie { max_age } if !was_sticky => {
+            parts
+                .headers
+                .append(header::SET_COOKIE, sticky::set_cookie(&target.cookie, *max_age));
+        }
+        Stickiness::AppCookie { name } if sticky::response_sets_cookie(&parts.headers, name) => {
+            parts
+                .headers
+                .append(header::SET_COOKIE, sticky::set_cookie(&target.cookie, None));
+        }
+        _ => {}
+    }
+    Ok(Response::from_parts(parts, ProxyBody::upstream(body, conn, outstanding)))
+}
+
+/// Copies bytes both ways between a client and an instance once both switched protocols.
+async fn splice_upgraded(
+    client: hyper::upgrade::OnUpgrade,
+    instance: hyper::upgrade::OnUpgrade,
+    _outstanding: Outstanding,
+) {
+    let (client, instance) = match tokio::try_join!(client, instance) {
+        Ok(both) => both,
+        Err(e) => {
+            tracing::debug!(error = %e, "upgrade did not complete");
+            return;
+        }
+    };
+    let mut client = hyper_util::rt::TokioIo::new(client);
+    let mut instance = hyper_util::rt::TokioIo::new(instance);
+    if let Err(e) = tokio::io::copy_bidirectional(&mut client, &mut instance).await {
+        tracing::debug!(error = %e, "upgraded connection ended");
+    }
+}

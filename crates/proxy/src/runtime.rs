@@ -1,0 +1,150 @@
+//! The data plane's view of the configuration: a snapshot compiled into what a request needs
+//! (routes by port, instance sets with their health and connection pools), built off the hot
+//! path and published with one pointer swap.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use fulcrum_model::{Balancing, PolicyKind, Protocol, Snapshot};
+
+use crate::health::{HealthChecks, InstanceHealth};
+use crate::sticky;
+use crate::upstream::Upstream;
+
+/// Everything the listeners need, for one revision of the state.
+#[derive(Default)]
+pub(crate) struct Runtime {
+    pub(crate) routes: HashMap<u16, Arc<Route>>,
+}
+
+/// One listener: where its requests go and how.
+pub(crate) struct Route {
+    pub(crate) protocol: Protocol,
+    pub(crate) idle_timeout: Duration,
+    pub(crate) balancing: Balancing,
+    pub(crate) stickiness: Stickiness,
+    pub(crate) targets: Targets,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Stickiness {
+    None,
+    /// The balancer's `AWSELB` cookie, with an optional lifetime.
+    LbCookie { max_age: Option<u64> },
+    /// Follow the application's cookie of this name.
+    AppCookie { name: String },
+}
+
+/// One registered instance as a listener sees it.
+pub(crate) struct Target {
+    pub(crate) upstream: Arc<Upstream>,
+    pub(crate) health: Arc<InstanceHealth>,
+    /// The value of the stickiness cookie that names this instance.
+    pub(crate) cookie: String,
+}
+
+/// The instances of one listener, with the round-robin cursor.
+pub(crate) struct Targets {
+    pub(crate) all: Vec<Target>,
+    by_cookie: HashMap<String, usize>,
+    next: AtomicUsize,
+}
+
+impl Targets {
+    fn new(all: Vec<Target>) -> Self {
+        let by_cookie = all
+            .iter()
+            .enumerate()
+            .map(|(i, t)| (t.cookie.clone(), i))
+            .collect();
+        Targets {
+            all,
+            by_cookie,
+            next: AtomicUsize::new(0),
+        }
+    }
+
+    /// The in-service instance a stickiness cookie names.
+    pub(crate) fn by_cookie(&self, cookie: &str) -> Option<usize> {
+        self.by_cookie
+            .get(cookie)
+            .copied()
+            .filter(|&i| self.all[i].health.is_in_service())
+    }
+
+    /// Picks an in-service instance other than `exclude`.
+    pub(crate) fn pick(&self, balancing: Balancing, exclude: Option<usize>) -> Option<usize> {
+        let n = self.all.len();
+        if n == 0 {
+            return None;
+        }
+        let start = self.next.fetch_add(1, Ordering::Relaxed) % n;
+        let eligible = |i: &usize| Some(*i) != exclude && self.all[*i].health.is_in_service();
+        let mut candidates = (start..n).chain(0..start).filter(eligible);
+        match balancing {
+            Balancing::RoundRobin => candidates.next(),
+            // Starting the scan at the round-robin cursor spreads ties evenly.
+            Balancing::LeastOutstandingRequests => {
+                candidates.min_by_key(|&i| self.all[i].upstream.outstanding())
+            }
+        }
+    }
+}
+
+/// Compiles a snapshot. Connection pools are reused by address so that a change to the state
+/// does not throw away warm connections; health comes from the running checkers.
+pub(crate) fn compile(
+    snapshot: &Snapshot,
+    health: &HealthChecks,
+    upstreams: &mut HashMap<SocketAddr, Arc<Upstream>>,
+    connect_timeout: Duration,
+) -> Runtime {
+    let state = &snapshot.state;
+    let mut routes = HashMap::new();
+    let mut used = HashMap::new();
+    for lb in state.load_balancers.values() {
+        for listener in &lb.listeners {
+            let targets = lb
+                .instances
+                .iter()
+                .filter_map(|id| {
+                    let ip = state.instance_address(id)?;
+                    let health = health.health(&(lb.name.clone(), id.clone()))?;
+                    let addr = SocketAddr::new(ip, listener.instance_port);
+                    let upstream = upstreams
+                        .get(&addr)
+                        .cloned()
+                        .unwrap_or_else(|| Arc::new(Upstream::new(addr, connect_timeout)));
+                    used.insert(addr, Arc::clone(&upstream));
+                    Some(Target {
+                        upstream,
+                        health,
+                        cookie: sticky::cookie_value(&lb.name, id),
+                    })
+                })
+                .collect();
+            let stickiness = match lb.stickiness(listener) {
+                Some(PolicyKind::LbCookieStickiness { expiration_secs }) => Stickiness::LbCookie {
+                    max_age: *expiration_secs,
+                },
+                Some(PolicyKind::AppCookieStickiness { cookie_name }) => Stickiness::AppCookie {
+                    name: cookie_name.clone(),
+                },
+                _ => Stickiness::None,
+            };
+            let route = Route {
+                protocol: listener.protocol,
+                idle_timeout: Duration::from_secs(lb.attributes.idle_timeout_secs.into()),
+                balancing: lb.attributes.balancing,
+                stickiness,
+                targets: Targets::new(targets),
+            };
+            routes.insert(listener.port, Arc::new(route));
+        }
+    }
+    *upstreams = used;
+    Runtime { routes }
+}

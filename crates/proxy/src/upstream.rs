@@ -1,0 +1,157 @@
+//! Connections to one instance: a pool of idle HTTP/1.1 keep-alive connections, and the connect
+//! step kept apart from the send step so that a failed connect can be retried on another instance
+//! with the request still in hand.
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use hyper::body::Incoming;
+use hyper::client::conn::http1::{self, SendRequest};
+use hyper_util::rt::TokioIo;
+use tokio::net::TcpStream;
+
+/// Idle connections older than this are not reused: backends commonly close idle keep-alive
+/// connections after a few seconds, and reusing one the backend is closing loses the request.
+const IDLE_REUSE_LIMIT: Duration = Duration::from_secs(4);
+/// Idle connections kept per instance; more are closed when returned.
+const MAX_IDLE_PER_INSTANCE: usize = 512;
+
+/// The request body type sent to instances: the client's body, streamed.
+pub(crate) type UpstreamBody = Incoming;
+pub(crate) type Sender = SendRequest<UpstreamBody>;
+
+/// Why no connection to an instance could be had. Nothing was sent, so a retry elsewhere is safe.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum ConnectError {
+    #[error("connect to {0} timed out")]
+    Timeout(SocketAddr),
+    #[error("connect to {addr}: {source}")]
+    Io {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("HTTP handshake with {addr}: {source}")]
+    Handshake {
+        addr: SocketAddr,
+        source: hyper::Error,
+    },
+}
+
+struct IdleConn {
+    sender: Sender,
+    since: Instant,
+}
+
+/// The pool of one instance address. Shared by every load balancer that sends to that address.
+pub(crate) struct Upstream {
+    addr: SocketAddr,
+    connect_timeout: Duration,
+    idle: Mutex<Vec<IdleConn>>,
+    /// Requests sent and not yet answered in full, for least-outstanding-requests balancing.
+    outstanding: AtomicUsize,
+}
+
+/// Counts one outstanding request on an instance until dropped.
+pub(crate) struct Outstanding(Arc<Upstream>);
+
+impl Drop for Outstanding {
+    fn drop(&mut self) {
+        self.0.outstanding.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+impl Upstream {
+    pub(crate) fn new(addr: SocketAddr, connect_timeout: Duration) -> Self {
+        Upstream {
+            addr,
+            connect_timeout,
+            idle: Mutex::new(Vec::new()),
+            outstanding: AtomicUsize::new(0),
+        }
+    }
+
+    pub(crate) fn outstanding(&self) -> usize {
+        self.outstanding.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn begin_request(self: &Arc<Self>) -> Outstanding {
+        self.outstanding.fetch_add(1, Ordering::Relaxed);
+        Outstanding(Arc::clone(self))
+    }
+
+    pub(crate) fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// A ready connection: the most recently used idle one, or a new one.
+    pub(crate) async fn checkout(&self) -> Result<Sender, ConnectError> {
+        match self.take_idle() {
+            Some(sender) => Ok(sender),
+            None => self.connect().await,
+        }
+    }
+
+    fn take_idle(&self) -> Option<Sender> {
+        let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
+        while let Some(conn) = idle.pop() {
+            if conn.since.elapsed() < IDLE_REUSE_LIMIT && conn.sender.is_ready() {
+                return Some(conn.sender);
+            }
+        }
+        None
+    }
+
+    /// Returns a connection whose exchange is complete.
+    pub(crate) fn checkin(&self, sender: Sender) {
+        if sender.is_closed() {
+            return;
+        }
+        let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
+        if idle.len() < MAX_IDLE_PER_INSTANCE {
+            idle.push(IdleConn {
+                sender,
+                since: Instant::now(),
+            });
+        }
+    }
+
+    /// Returns a connection once it is ready for another request: at once when it already is,
+    /// otherwise from a small task that waits for it.
+    pub(crate) fn checkin_when_ready(self: &Arc<Self>, mut sender: Sender, cx: &mut Context<'_>) {
+        match sender.poll_ready(cx) {
+            Poll::Ready(Ok(())) => self.checkin(sender),
+            Poll::Ready(Err(_)) => {}
+            Poll::Pending => {
+                let this = Arc::clone(self);
+                tokio::spawn(async move {
+                    if sender.ready().await.is_ok() {
+                        this.checkin(sender);
+                    }
+                });
+            }
+        }
+    }
+
+    async fn connect(&self) -> Result<Sender, ConnectError> {
+        let addr = self.addr;
+        let stream = tokio::time::timeout(self.connect_timeout, TcpStream::connect(addr))
+            .await
+            .map_err(|_| ConnectError::Timeout(addr))?
+            .map_err(|source| ConnectError::Io { addr, source })?;
+        // Requests and responses are small writes that must not wait for Nagle.
+        let _ = stream.set_nodelay(true);
+        let (sender, conn) = http1::Builder::new()
+            .handshake(TokioIo::new(stream))
+            .await
+            .map_err(|source| ConnectError::Handshake { addr, source })?;
+        tokio::spawn(async move {
+            if let Err(e) = conn.with_upgrades().await {
+                tracing::debug!(%addr, error = %e, "instance connection ended");
+            }
+        });
+        Ok(sender)
+    }
+}
