@@ -1,0 +1,79 @@
+//! The HTTP server on the API address. For now it answers `GET /healthz`; the Query API and the
+//! console mount here.
+
+use std::convert::Infallible;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use fulcrum_proxy::DataPlane;
+use fulcrum_store::Store;
+use http::{Method, Request, Response, StatusCode};
+use http_body_util::Full;
+use hyper::body::Incoming;
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::server::conn::auto;
+use tokio::net::TcpListener;
+
+/// What the API's handlers work with.
+pub struct ApiContext {
+    pub store: Arc<Store>,
+    pub data_plane: DataPlane,
+    pub region: String,
+}
+
+/// Serves the API on `listener` until the task is dropped.
+pub async fn serve_api(listener: TcpListener, ctx: Arc<ApiContext>) {
+    loop {
+        let (stream, _) = match listener.accept().await {
+            Ok(accepted) => accepted,
+            Err(e) => {
+                tracing::warn!(error = %e, "API accept failed");
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        let ctx = Arc::clone(&ctx);
+        tokio::spawn(async move {
+            let service = service_fn(move |req| handle(Arc::clone(&ctx), req));
+            let builder = auto::Builder::new(TokioExecutor::new());
+            if let Err(e) = builder.serve_connection(TokioIo::new(stream), service).await {
+                tracing::debug!(error = %e, "API connection ended");
+            }
+        });
+    }
+}
+
+async fn handle(ctx: Arc<ApiContext>, req: Request<Incoming>) -> Result<Response<Full<Bytes>>, Infallible> {
+    Ok(match (req.method(), req.uri().path()) {
+        (&Method::GET, "/healthz") => healthz(&ctx),
+        _ => text(StatusCode::NOT_FOUND, "not found\n".into()),
+    })
+}
+
+/// 200 once the state is applied and every listener is open; 503 with the reason otherwise.
+fn healthz(ctx: &ApiContext) -> Response<Full<Bytes>> {
+    if !ctx.data_plane.is_ready() {
+        return text(StatusCode::SERVICE_UNAVAILABLE, "starting: state not applied yet\n".into());
+    }
+    let failed = ctx.data_plane.failed_listeners();
+    if !failed.is_empty() {
+        let lines: String = failed
+            .iter()
+            .map(|(port, why)| format!("listener {port}: {why}\n"))
+            .collect();
+        return text(StatusCode::SERVICE_UNAVAILABLE, lines);
+    }
+    let revision = ctx.data_plane.applied_revision();
+    text(StatusCode::OK, format!("ok revision {revision}\n"))
+}
+
+fn text(status: StatusCode, body: String) -> Response<Full<Bytes>> {
+    let mut resp = Response::new(Full::new(Bytes::from(body)));
+    *resp.status_mut() = status;
+    resp.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        http::HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    resp
+}
