@@ -1,0 +1,121 @@
+//! `fulcrum serve`: opens the store, runs the data plane on every state it publishes, serves the
+//! API, and drains on SIGTERM.
+
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::Args;
+use fulcrum_control::ApiContext;
+use fulcrum_proxy::{DataPlane, DataPlaneConfig};
+use fulcrum_store::Store;
+use tokio::signal::unix::{signal, SignalKind};
+
+#[derive(Args, Debug)]
+pub struct ServeArgs {
+    /// Where the state (SQLite) and the master key live.
+    #[arg(long, default_value = "./fulcrum-data", env = "FULCRUM_DATA_DIR")]
+    pub data_dir: PathBuf,
+    /// Address of the control API, the console and /healthz.
+    #[arg(long, default_value = "127.0.0.1:9900")]
+    pub api: SocketAddr,
+    /// Address that load balancer listeners bind to, at each listener's port.
+    #[arg(long, default_value = "0.0.0.0")]
+    pub bind: IpAddr,
+    /// The region that clients sign requests for; ARNs use it.
+    #[arg(long, default_value = "us-east-1")]
+    pub region: String,
+    /// Also start two demo instances and a load balancer `demo` (HTTP 8080, HTTPS 8443).
+    #[arg(long)]
+    pub demo: bool,
+    /// Worker threads; defaults to the CPUs this process may run on.
+    #[arg(long)]
+    pub workers: Option<usize>,
+    /// On SIGTERM, how long in-flight requests may take to finish, in seconds.
+    #[arg(long, default_value_t = 30)]
+    pub drain_timeout: u64,
+    /// Divides health-check intervals and timeouts (tests only).
+    #[arg(long, default_value_t = 1, hide = true)]
+    pub health_check_time_scale: u32,
+}
+
+pub fn run(args: ServeArgs) -> anyhow::Result<()> {
+    let workers = args
+        .workers
+        .or_else(|| std::thread::available_parallelism().ok().map(|n| n.get()))
+        .unwrap_or(1)
+        .max(1);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(workers)
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    runtime.block_on(serve(args))
+}
+
+async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    let store = Arc::new(
+        Store::open(&args.data_dir)
+            .with_context(|| format!("cannot open the store in {}", args.data_dir.display()))?,
+    );
+    if let Some(path) = crate::credentials::ensure_admin_key(&store, &args.data_dir, &args.region)?
+    {
+        println!(
+            "Admin credentials written to {} (profile [{}]). Use them with:\n  \
+             export AWS_SHARED_CREDENTIALS_FILE={} AWS_PROFILE={}\n  \
+             aws --endpoint-url http://{} elb describe-load-balancers",
+            path.display(),
+            crate::credentials::PROFILE,
+            path.display(),
+            crate::credentials::PROFILE,
+            args.api
+        );
+    }
+
+    let data_plane = DataPlane::new(DataPlaneConfig {
+        bind: args.bind,
+        health_check_time_scale: args.health_check_time_scale,
+        ..DataPlaneConfig::default()
+    })?;
+    let follower = data_plane.follow(store.watch());
+
+    let api_listener = tokio::net::TcpListener::bind(args.api)
+        .await
+        .with_context(|| format!("cannot listen on the API address {}", args.api))?;
+    let ctx = Arc::new(ApiContext {
+        store: Arc::clone(&store),
+        data_plane: data_plane.clone(),
+        region: args.region.clone(),
+    });
+    let api = tokio::spawn(fulcrum_control::serve_api(api_listener, ctx));
+    tracing::info!(api = %args.api, bind = %args.bind, "fulcrum is serving");
+
+    let _demo = if args.demo {
+        Some(crate::demo::start(&store, &data_plane, &args).await?)
+    } else {
+        None
+    };
+
+    let mut term = signal(SignalKind::terminate()).context("cannot watch SIGTERM")?;
+    let mut int = signal(SignalKind::interrupt()).context("cannot watch SIGINT")?;
+    tokio::select! {
+        _ = term.recv() => tracing::info!("SIGTERM: draining"),
+        _ = int.recv() => tracing::info!("SIGINT: draining"),
+    }
+    api.abort();
+    follower.abort();
+    let left = data_plane
+        .shutdown(Duration::from_secs(args.drain_timeout))
+        .await;
+    if left > 0 {
+        tracing::warn!(
+            connections = left,
+            "drain deadline passed; closing the rest"
+        );
+    } else {
+        tracing::info!("drained; bye");
+    }
+    Ok(())
+}
