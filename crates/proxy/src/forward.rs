@@ -55,7 +55,9 @@ impl Failure {
             Failure::NoListener | Failure::NoInstance => StatusCode::SERVICE_UNAVAILABLE,
             Failure::Connect(_) | Failure::Instance(_) => StatusCode::BAD_GATEWAY,
             Failure::Timeout => StatusCode::GATEWAY_TIMEOUT,
-            Failure::Refused(r) => StatusCode::from_u16(r.status).unwrap_or(StatusCode::BAD_REQUEST),
+            Failure::Refused(r) => {
+                StatusCode::from_u16(r.status).unwrap_or(StatusCode::BAD_REQUEST)
+            }
         }
     }
 
@@ -69,7 +71,9 @@ impl Failure {
             Failure::Refused(_) | Failure::NoListener | Failure::NoInstance => {
                 tracing::debug!(status = status.as_u16(), reason = %self, "request answered by the balancer")
             }
-            _ => tracing::info!(status = status.as_u16(), error = %self, "request failed at the instance"),
+            _ => {
+                tracing::info!(status = status.as_u16(), error = %self, "request failed at the instance")
+            }
         }
         let mut resp = Response::new(ProxyBody::local(format!("{} {detail}\n", status.as_u16())));
         *resp.status_mut() = status;
@@ -120,7 +124,13 @@ async fn proxy(
         .or_else(|| route.targets.pick(route.balancing, None))
         .ok_or(Failure::NoInstance)?;
 
-    headers::rewrite_request(&mut req, conn.client.ip(), conn.proto, &conn.port_header, upgrade);
+    headers::rewrite_request(
+        &mut req,
+        conn.client.ip(),
+        conn.proto,
+        &conn.port_header,
+        upgrade,
+    );
 
     // Forward.
     let forwarded = forward(&route, first, req).await?;
@@ -134,13 +144,15 @@ fn sticky_target<B>(route: &Route, req: &Request<B>) -> Option<usize> {
     let headers = req.headers();
     match &route.stickiness {
         Stickiness::None => None,
-        Stickiness::LbCookie { .. } => {
-            route.targets.by_cookie(sticky::request_cookie(headers, sticky::COOKIE_NAME)?)
-        }
+        Stickiness::LbCookie { .. } => route
+            .targets
+            .by_cookie(sticky::request_cookie(headers, sticky::COOKIE_NAME)?),
         // Application stickiness lasts as long as the application's own cookie.
         Stickiness::AppCookie { name } => {
             sticky::request_cookie(headers, name)?;
-            route.targets.by_cookie(sticky::request_cookie(headers, sticky::COOKIE_NAME)?)
+            route
+                .targets
+                .by_cookie(sticky::request_cookie(headers, sticky::COOKIE_NAME)?)
         }
     }
 }
@@ -156,7 +168,11 @@ struct Forwarded {
 /// Sends the request to instance `first`. When no connection could be made, or the connection
 /// failed before the request was written, the request is still unsent and is tried once more on
 /// another instance (or the same one, when it is the only one in service).
-async fn forward(route: &Route, first: usize, mut req: Request<Incoming>) -> Result<Forwarded, Failure> {
+async fn forward(
+    route: &Route,
+    first: usize,
+    mut req: Request<Incoming>,
+) -> Result<Forwarded, Failure> {
     let mut target = first;
     let mut retried = false;
     loop {
@@ -193,7 +209,10 @@ async fn forward(route: &Route, first: usize, mut req: Request<Incoming>) -> Res
         }
         retried = true;
         tracing::debug!(instance = %upstream.addr(), error = %failure, "retrying");
-        target = route.targets.pick(route.balancing, Some(target)).unwrap_or(target);
+        target = route
+            .targets
+            .pick(route.balancing, Some(target))
+            .unwrap_or(target);
     }
 }
 
@@ -227,7 +246,11 @@ fn respond(
             }));
         };
         let instance_upgrade = hyper::upgrade::on(&mut resp);
-        tokio::spawn(splice_upgraded(client_upgrade, instance_upgrade, outstanding));
+        tokio::spawn(splice_upgraded(
+            client_upgrade,
+            instance_upgrade,
+            outstanding,
+        ));
         let (mut parts, _) = resp.into_parts();
         headers::strip_hop_by_hop(&mut parts.headers, true);
         return Ok(Response::from_parts(parts, ProxyBody::empty()));
@@ -237,9 +260,10 @@ fn respond(
     headers::strip_hop_by_hop(&mut parts.headers, false);
     match &route.stickiness {
         Stickiness::LbCookie { max_age } if !was_sticky => {
-            parts
-                .headers
-                .append(header::SET_COOKIE, sticky::set_cookie(&target.cookie, *max_age));
+            parts.headers.append(
+                header::SET_COOKIE,
+                sticky::set_cookie(&target.cookie, *max_age),
+            );
         }
         Stickiness::AppCookie { name } if sticky::response_sets_cookie(&parts.headers, name) => {
             parts
@@ -248,7 +272,10 @@ fn respond(
         }
         _ => {}
     }
-    Ok(Response::from_parts(parts, ProxyBody::upstream(body, conn, outstanding)))
+    Ok(Response::from_parts(
+        parts,
+        ProxyBody::upstream(body, conn, outstanding),
+    ))
 }
 
 /// Copies bytes both ways between a client and an instance once both switched protocols.

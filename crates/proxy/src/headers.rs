@@ -175,7 +175,10 @@ mod tests {
         for bad in [
             vec![("transfer-encoding", "chunked"), ("content-length", "3")],
             vec![("transfer-encoding", "gzip, chunked")],
-            vec![("transfer-encoding", "chunked"), ("transfer-encoding", "chunked")],
+            vec![
+                ("transfer-encoding", "chunked"),
+                ("transfer-encoding", "chunked"),
+            ],
             vec![("transfer-encoding", " chunked")],
             vec![("content-length", "1"), ("content-length", "2")],
             vec![("content-length", "+1")],
@@ -203,7 +206,13 @@ mod tests {
             ("keep-alive", "timeout=5"),
             ("te", "trailers"),
         ]);
-        rewrite_request(&mut r, "9.9.9.9".parse().unwrap(), "http", &HeaderValue::from_static("80"), false);
+        rewrite_request(
+            &mut r,
+            "9.9.9.9".parse().unwrap(),
+            "http",
+            &HeaderValue::from_static("80"),
+            false,
+        );
         let h = r.headers();
         assert_eq!(h["x-forwarded-for"], "1.1.1.1, 2.2.2.2, 9.9.9.9");
         assert_eq!(h["x-forwarded-proto"], "http");
@@ -221,7 +230,13 @@ mod tests {
             .header("host", "ignored")
             .body(())
             .unwrap();
-        rewrite_request(&mut r, "::1".parse().unwrap(), "https", &HeaderValue::from_static("443"), false);
+        rewrite_request(
+            &mut r,
+            "::1".parse().unwrap(),
+            "https",
+            &HeaderValue::from_static("443"),
+            false,
+        );
         assert_eq!(r.uri(), "/p?q=1");
         assert_eq!(r.headers()["host"], "other.example:8080");
         assert_eq!(r.headers()["x-forwarded-for"], "::1");
@@ -229,9 +244,19 @@ mod tests {
 
     #[test]
     fn upgrades_keep_their_headers() {
-        let mut r = req(&[("host", "a"), ("connection", "Upgrade"), ("upgrade", "websocket")]);
+        let mut r = req(&[
+            ("host", "a"),
+            ("connection", "Upgrade"),
+            ("upgrade", "websocket"),
+        ]);
         assert!(is_upgrade(&r));
-        rewrite_request(&mut r, "127.0.0.1".parse().unwrap(), "http", &HeaderValue::from_static("80"), true);
+        rewrite_request(
+            &mut r,
+            "127.0.0.1".parse().unwrap(),
+            "http",
+            &HeaderValue::from_static("80"),
+            true,
+        );
         assert_eq!(r.headers()["upgrade"], "websocket");
         assert_eq!(r.headers()["connection"], "upgrade");
     }

@@ -98,7 +98,10 @@ impl InstanceHealth {
     }
 
     pub(crate) fn status(&self) -> HealthStatus {
-        self.status.lock().unwrap_or_else(|e| e.into_inner()).clone()
+        self.status
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     fn set(&self, status: HealthStatus) {

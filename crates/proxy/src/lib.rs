@@ -199,17 +199,23 @@ impl DataPlane {
                 }
                 Err(e) => {
                     tracing::error!(%addr, error = %e, "cannot open listener");
-                    control.failed.insert(port, format!("cannot listen on {addr}: {e}"));
+                    control
+                        .failed
+                        .insert(port, format!("cannot listen on {addr}: {e}"));
                 }
             }
         }
-        self.applied_revision.store(snapshot.revision, Ordering::Release);
+        self.applied_revision
+            .store(snapshot.revision, Ordering::Release);
         self.applied.store(true, Ordering::Release);
     }
 
     /// Applies every snapshot the watch delivers, from the current one on, until the watch's
     /// sender is dropped.
-    pub fn follow(&self, mut snapshots: watch::Receiver<Arc<Snapshot>>) -> tokio::task::JoinHandle<()> {
+    pub fn follow(
+        &self,
+        mut snapshots: watch::Receiver<Arc<Snapshot>>,
+    ) -> tokio::task::JoinHandle<()> {
         let this = self.clone();
         tokio::spawn(async move {
             loop {

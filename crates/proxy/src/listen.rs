@@ -124,7 +124,10 @@ async fn accept_loop(
             match tls {
                 None => serve(shared, stream, info, false, drain).await,
                 Some(acceptor) => {
-                    let handshake = tokio::time::timeout(shared.config.handshake_timeout, acceptor.accept(stream));
+                    let handshake = tokio::time::timeout(
+                        shared.config.handshake_timeout,
+                        acceptor.accept(stream),
+                    );
                     match handshake.await {
                         Ok(Ok(tls)) => {
                             let h2 = tls.get_ref().1.alpn_protocol() == Some(b"h2");
@@ -140,8 +143,13 @@ async fn accept_loop(
 }
 
 /// Serves HTTP on one accepted connection until it closes, idles out or is drained.
-async fn serve<IO>(shared: Arc<Shared>, io: IO, info: ConnInfo, h2: bool, mut drain: watch::Receiver<bool>)
-where
+async fn serve<IO>(
+    shared: Arc<Shared>,
+    io: IO,
+    info: ConnInfo,
+    h2: bool,
+    mut drain: watch::Receiver<bool>,
+) where
     IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let idle_timeout = shared

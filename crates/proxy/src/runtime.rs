@@ -33,9 +33,13 @@ pub(crate) struct Route {
 pub(crate) enum Stickiness {
     None,
     /// The balancer's `AWSELB` cookie, with an optional lifetime.
-    LbCookie { max_age: Option<u64> },
+    LbCookie {
+        max_age: Option<u64>,
+    },
     /// Follow the application's cookie of this name.
-    AppCookie { name: String },
+    AppCookie {
+        name: String,
+    },
 }
 
 /// One registered instance as a listener sees it.

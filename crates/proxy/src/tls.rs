@@ -6,8 +6,8 @@ use std::sync::Arc;
 
 use fulcrum_model::State;
 use fulcrum_tls::{
-    import_certificate, server_config, ImportedCertificate, ServerTlsSettings, SessionResumption, SniTable,
-    SwappableResolver, TlsError,
+    import_certificate, server_config, ImportedCertificate, ServerTlsSettings, SessionResumption,
+    SniTable, SwappableResolver, TlsError,
 };
 use tokio_rustls::TlsAcceptor;
 
@@ -30,7 +30,8 @@ impl TlsCache {
     /// The SNI table of every TLS listener in `state`, by port. A listener none of whose
     /// certificates can be used is left out (and so not opened).
     pub(crate) fn tables(&mut self, state: &State) -> HashMap<u16, SniTable> {
-        self.certs.retain(|id, _| state.certificates.contains_key(id));
+        self.certs
+            .retain(|id, _| state.certificates.contains_key(id));
         let mut tables = HashMap::new();
         for lb in state.load_balancers.values() {
             for listener in lb.listeners.iter().filter(|l| l.protocol.is_tls()) {
@@ -78,9 +79,17 @@ impl TlsCache {
     }
 
     /// A resolver and acceptor for a new TLS listener.
-    pub(crate) fn acceptor(&self, table: SniTable) -> Result<(Arc<SwappableResolver>, TlsAcceptor), TlsError> {
+    pub(crate) fn acceptor(
+        &self,
+        table: SniTable,
+    ) -> Result<(Arc<SwappableResolver>, TlsAcceptor), TlsError> {
         let resolver = Arc::new(SwappableResolver::new(table));
-        let config = server_config(Arc::clone(&resolver), &self.settings, &self.resumption, true)?;
+        let config = server_config(
+            Arc::clone(&resolver),
+            &self.settings,
+            &self.resumption,
+            true,
+        )?;
         Ok((resolver, TlsAcceptor::from(config)))
     }
 }

@@ -1,0 +1,212 @@
+//! HTTP and HTTPS listeners end to end: real TLS on loopback, real instances.
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+use fulcrum_model::{Attributes, Balancing, InstanceId};
+use fulcrum_proxy::HealthState;
+use fulcrum_testkit::{http_get, https_get, BlackHole, Conn};
+
+#[tokio::test]
+async fn https_terminates_tls_and_forwards_h1_and_h2() {
+    let node = Node::start().await;
+    let cert = node.certificate("www", &["www.example.test"]).await;
+    let (backends, port) = node.backends(1).await;
+    let lb_port = node.port();
+    node.load_balancer("web", vec![https(lb_port, port, &[&cert])], &backends).await;
+
+    for alpn in [&b"http/1.1"[..], b"h2"] {
+        let reply = https_get(node.addr(lb_port), "www.example.test", node.tls_client(&[alpn]), "/hello?x=1", &[])
+            .await
+            .unwrap();
+        assert_eq!(reply.status, 200, "{}", reply.describe());
+        let want = if alpn == b"h2" { http::Version::HTTP_2 } else { http::Version::HTTP_11 };
+        assert_eq!(reply.version, want);
+        let seen = reply.json();
+        assert_eq!(seen["path"], "/hello");
+        assert_eq!(seen["query"], "x=1");
+        // The instance received plain HTTP/1.1 with the client's host name.
+        assert_eq!(seen["version"], "HTTP/1.1");
+        let host = format!("www.example.test:{lb_port}");
+        assert_eq!(reply.header("host"), Some(host.as_str()));
+        assert_eq!(reply.header("x-forwarded-proto"), Some("https"));
+        assert_eq!(reply.header("x-forwarded-port"), Some(lb_port.to_string().as_str()));
+    }
+}
+
+#[tokio::test]
+async fn sni_picks_the_certificate_and_wildcards_match_one_label() {
+    let node = Node::start().await;
+    let mut ids = Vec::new();
+    let mut ders = Vec::new();
+    for (name, dns) in [("default", "default.test"), ("api", "api.example.test"), ("wild", "*.apps.test")] {
+        let (body, key) = node.ca.issue(&[dns]);
+        ders.push(fulcrum_testkit::certs_from_pem(&body)[0].to_vec());
+        ids.push(node.upload(name, body, key).await);
+    }
+    let (backends, port) = node.backends(1).await;
+    let lb_port = node.port();
+    let certs: Vec<&str> = ids.iter().map(String::as_str).collect();
+    node.load_balancer("sni", vec![https(lb_port, port, &certs)], &backends).await;
+
+    let served = |name: &'static str| {
+        let config = node.tls_client(&[b"http/1.1"]);
+        let addr = node.addr(lb_port);
+        async move {
+            let conn = Conn::https(addr, name, config).await?;
+            Ok::<_, fulcrum_testkit::BoxError>(conn.peer_cert_der().unwrap().to_vec())
+        }
+    };
+    assert_eq!(served("api.example.test").await.unwrap(), ders[1]);
+    assert_eq!(served("API.Example.Test").await.unwrap(), ders[1]);
+    assert_eq!(served("one.apps.test").await.unwrap(), ders[2]);
+    assert_eq!(served("default.test").await.unwrap(), ders[0]);
+    // Two labels under the wildcard get the default certificate, which the client (checking
+    // the name) refuses.
+    assert!(served("a.b.apps.test").await.is_err());
+}
+
+#[tokio::test]
+async fn forwarded_headers_cannot_be_spoofed() {
+    let node = Node::start().await;
+    let (backends, port) = node.backends(1).await;
+    let lb_port = node.port();
+    node.load_balancer("fwd", vec![http(lb_port, port)], &backends).await;
+    let reply = http_get(
+        node.addr(lb_port),
+        "/",
+        &[
+            ("x-forwarded-for", "203.0.113.7"),
+            ("x-forwarded-proto", "https"),
+            ("x-forwarded-port", "443"),
+        ],
+    )
+    .await
+    .unwrap();
+    // The client's claim is kept, the real address appended: the application trusts the last
+    // entry, which only the balancer writes.
+    assert_eq!(reply.header("x-forwarded-for"), Some("203.0.113.7, 127.0.0.1"));
+    assert_eq!(reply.header("x-forwarded-proto"), Some("http"));
+    assert_eq!(reply.header("x-forwarded-port"), Some(lb_port.to_string().as_str()));
+}
+
+#[tokio::test]
+async fn round_robin_takes_turns() {
+    let node = Node::start().await;
+    let (backends, port) = node.backends(3).await;
+    let lb_port = node.port();
+    node.load_balancer("rr", vec![http(lb_port, port)], &backends).await;
+    let mut conn = Conn::http(node.addr(lb_port)).await.unwrap();
+    let mut seen = Vec::new();
+    for _ in 0..9 {
+        seen.push(conn.get("/", &[]).await.unwrap().instance());
+    }
+    for b in &backends {
+        assert_eq!(seen.iter().filter(|s| *s == b.name()).count(), 3, "{seen:?}");
+    }
+    // Consecutive requests never hit the same instance twice in a row.
+    assert!(seen.windows(2).all(|w| w[0] != w[1]), "{seen:?}");
+}
+
+#[tokio::test]
+async fn least_outstanding_requests_avoids_the_busy_instance() {
+    let node = Node::start().await;
+    let (backends, port) = node.backends(2).await;
+    let lb_port = node.port();
+    node.load_balancer("lor", vec![http(lb_port, port)], &backends).await;
+    node.change(|s| {
+        s.set_attributes(
+            "lor",
+            Attributes {
+                balancing: Balancing::LeastOutstandingRequests,
+                ..Attributes::default()
+            },
+        )
+    })
+    .await;
+    // Tie up one instance with slow requests...
+    let addr = node.addr(lb_port);
+    let slow: Vec<_> = (0..3)
+        .map(|_| tokio::spawn(async move { http_get(addr, "/delay/1500", &[]).await.unwrap().instance() }))
+        .collect();
+    let busy_wait = backends.clone();
+    fulcrum_testkit::eventually("slow requests in flight", Duration::from_secs(5), move || {
+        let b = busy_wait.clone();
+        async move { b.iter().map(|b| b.in_flight()).sum::<u64>() == 3 }
+    })
+    .await;
+    let busy = backends.iter().max_by_key(|b| b.in_flight()).unwrap().name().to_owned();
+    // ...then every quick request goes to the other one.
+    for _ in 0..6 {
+        let reply = http_get(addr, "/", &[]).await.unwrap();
+        assert_ne!(reply.instance(), busy);
+    }
+    for s in slow {
+        s.await.unwrap();
+    }
+}
+
+#[tokio::test]
+async fn a_refused_connection_is_retried_on_another_instance() {
+    let node = Node::start().await;
+    let (backends, port) = node.backends(2).await;
+    let lb_port = node.port();
+    node.load_balancer("retry", vec![http(lb_port, port)], &backends).await;
+    // The instance dies; health checks have not noticed yet (thresholds), yet no request fails.
+    backends[0].stop().await;
+    for _ in 0..6 {
+        let reply = http_get(node.addr(lb_port), "/", &[]).await.unwrap();
+        assert_eq!(reply.status, 200);
+        assert_eq!(reply.instance(), backends[1].name());
+    }
+}
+
+#[tokio::test]
+async fn balancer_errors_502_503_504() {
+    let node = Node::start().await;
+    let (backends, port) = node.backends(1).await;
+    let lb_port = node.port();
+    node.load_balancer("errs", vec![http(lb_port, port)], &backends).await;
+    node.change(|s| {
+        s.set_attributes(
+            "errs",
+            Attributes {
+                idle_timeout_secs: 1,
+                ..Attributes::default()
+            },
+        )
+    })
+    .await;
+    let addr = node.addr(lb_port);
+
+    // 502: the instance closes the connection without answering.
+    assert_eq!(http_get(addr, "/close", &[]).await.unwrap().status, 502);
+    // 504: the instance answers later than the idle timeout.
+    let started = std::time::Instant::now();
+    assert_eq!(http_get(addr, "/delay/3000", &[]).await.unwrap().status, 504);
+    assert!(started.elapsed() < Duration::from_millis(2500));
+    // 503: no instance in service.
+    backends[0].set_healthy(false);
+    node.wait_state("errs", &ids(&backends)[0], HealthState::OutOfService).await;
+    assert_eq!(http_get(addr, "/", &[]).await.unwrap().status, 503);
+}
+
+#[tokio::test]
+async fn an_instance_that_never_answers_gets_504_not_a_hang() {
+    let node = Node::start().await;
+    let hole = BlackHole::start().await;
+    let lb_port = node.port();
+    let id = InstanceId::parse(&hole.addr().ip().to_string()).unwrap();
+    node.change(|s| {
+        s.create_load_balancer("hole", vec![http(lb_port, hole.addr().port())], 0)?;
+        s.configure_health_check("hole", fast_check(&format!("TCP:{}", hole.addr().port())))?;
+        s.set_attributes("hole", Attributes { idle_timeout_secs: 1, ..Attributes::default() })?;
+        s.register_instances("hole", &[id.clone()])
+    })
+    .await;
+    node.wait_state("hole", &id, HealthState::InService).await;
+    let reply = http_get(node.addr(lb_port), "/", &[]).await.unwrap();
+    assert_eq!(reply.status, 504);
+}
