@@ -117,7 +117,7 @@ fn instances_register_and_deregister() {
     let ip = InstanceId::parse("127.0.0.1").unwrap();
     let inv = InstanceId::parse("i-0001").unwrap();
     refused(&mut s, "InvalidInstance", |s| {
-        s.register_instances("web", &[inv.clone()])
+        s.register_instances("web", std::slice::from_ref(&inv))
     });
     s.put_inventory(inv.clone(), "127.0.0.2".parse().unwrap())
         .unwrap();
@@ -134,7 +134,7 @@ fn instances_register_and_deregister() {
     refused(&mut s, "InvalidInstance", |s| {
         s.deregister_instances("web", &[InstanceId::parse("10.9.9.9").unwrap()])
     });
-    s.deregister_instances("web", &[inv.clone()]).unwrap();
+    s.deregister_instances("web", std::slice::from_ref(&inv)).unwrap();
     s.remove_inventory(&inv).unwrap();
     refused(&mut s, "InvalidInstance", |s| s.remove_inventory(&inv));
     refused(&mut s, "InvalidInstance", |s| {

@@ -203,7 +203,7 @@ async fn an_instance_that_never_answers_gets_504_not_a_hang() {
         s.create_load_balancer("hole", vec![http(lb_port, hole.addr().port())], 0)?;
         s.configure_health_check("hole", fast_check(&format!("TCP:{}", hole.addr().port())))?;
         s.set_attributes("hole", Attributes { idle_timeout_secs: 1, ..Attributes::default() })?;
-        s.register_instances("hole", &[id.clone()])
+        s.register_instances("hole", std::slice::from_ref(&id))
     })
     .await;
     node.wait_state("hole", &id, HealthState::InService).await;
