@@ -16,10 +16,10 @@ pub use error::ModelError;
 pub use health::{HealthCheck, HealthTarget};
 pub use listener::{Listener, Protocol};
 pub use names::{check_certificate_name, check_iam_path, check_policy_name, InstanceId, LbName};
-pub use policy::{Attributes, Balancing, Policy, PolicyKind};
+pub use policy::{AccessLog, Attributes, Balancing, Policy, PolicyKind};
 pub use state::{
-    InventoryEntry, LoadBalancer, Snapshot, State, MAX_CERTIFICATES_PER_LISTENER,
-    MAX_LISTENERS_PER_LB, MAX_LOAD_BALANCERS, MAX_POLICIES_PER_LB,
+    InventoryEntry, LoadBalancer, Placement, Snapshot, State, MAX_CERTIFICATES_PER_LISTENER,
+    MAX_LISTENERS_PER_LB, MAX_LOAD_BALANCERS, MAX_POLICIES_PER_LB, MAX_TAGS_PER_LB,
 };
 
 #[cfg(test)]

@@ -96,8 +96,25 @@ pub struct Attributes {
     pub draining_timeout_secs: u32,
     /// CrossZoneLoadBalancing.Enabled (recorded; every instance is reachable from every node).
     pub cross_zone: bool,
-    /// fulcrum's choice of algorithm for HTTP and HTTPS listeners.
+    /// fulcrum's choice of algorithm for HTTP and HTTPS listeners (the additional attribute
+    /// `fulcrum.balancing`).
     pub balancing: Balancing,
+    /// AccessLog, recorded and echoed.
+    #[serde(default)]
+    pub access_log: AccessLog,
+    /// `elb.http.desyncmitigationmode`, recorded and echoed: fulcrum always refuses ambiguous
+    /// requests, which is what `strictest` asks for.
+    #[serde(default)]
+    pub desync_mitigation_mode: Option<String>,
+}
+
+/// ELB's AccessLog attribute.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AccessLog {
+    pub enabled: bool,
+    pub s3_bucket_name: Option<String>,
+    pub emit_interval: Option<u32>,
+    pub s3_bucket_prefix: Option<String>,
 }
 
 impl Default for Attributes {
@@ -108,6 +125,8 @@ impl Default for Attributes {
             draining_timeout_secs: 300,
             cross_zone: false,
             balancing: Balancing::RoundRobin,
+            access_log: AccessLog::default(),
+            desync_mitigation_mode: None,
         }
     }
 }
@@ -125,6 +144,20 @@ impl Attributes {
                 "ConnectionDraining Timeout {} is invalid: it must be between 1 and 3600 seconds",
                 self.draining_timeout_secs
             )));
+        }
+        if let Some(interval) = self.access_log.emit_interval {
+            if interval != 5 && interval != 60 {
+                return Err(validation(format!(
+                    "AccessLog EmitInterval {interval} is invalid: 5 or 60 minutes"
+                )));
+            }
+        }
+        if let Some(mode) = &self.desync_mitigation_mode {
+            if !["monitor", "defensive", "strictest"].contains(&mode.as_str()) {
+                return Err(validation(format!(
+                    "elb.http.desyncmitigationmode '{mode}' is invalid: monitor, defensive or strictest"
+                )));
+            }
         }
         Ok(())
     }

@@ -37,7 +37,28 @@ pub struct LoadBalancer {
     pub attributes: Attributes,
     #[serde(default)]
     pub tags: Vec<Tag>,
+    /// Where AWS would place the load balancer; recorded and echoed so that clients work.
+    #[serde(default)]
+    pub placement: Placement,
+    /// Policies applied to connections to instances, by instance port.
+    #[serde(default)]
+    pub backend_policies: BTreeMap<u16, Vec<String>>,
 }
+
+/// The AWS placement of a load balancer: availability zones, subnets, security groups and
+/// scheme. A self-hosted node reaches every instance the same way, so fulcrum records these
+/// and echoes them back without acting on them.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Placement {
+    pub availability_zones: Vec<String>,
+    pub subnets: Vec<String>,
+    pub security_groups: Vec<String>,
+    /// `internet-facing` (the default) or `internal`.
+    pub scheme: Option<String>,
+}
+
+/// Tags per load balancer, as ELB allows.
+pub const MAX_TAGS_PER_LB: usize = 10;
 
 impl LoadBalancer {
     pub fn listener(&self, port: u16) -> Option<&Listener> {
@@ -143,6 +164,8 @@ impl State {
             policies: Vec::new(),
             attributes: Attributes::default(),
             tags: Vec::new(),
+            placement: Placement::default(),
+            backend_policies: BTreeMap::new(),
         };
         self.add_listeners(&mut lb, listeners)?;
         self.load_balancers.insert(name, lb);
@@ -381,6 +404,15 @@ impl State {
                 l.port
             )));
         }
+        if let Some((port, _)) = lb
+            .backend_policies
+            .iter()
+            .find(|(_, names)| names.iter().any(|p| p == policy))
+        {
+            return Err(ModelError::InvalidConfiguration(format!(
+                "policy {policy} is in use for instance port {port}"
+            )));
+        }
         lb.policies.retain(|p| p.name != policy);
         Ok(())
     }
@@ -464,6 +496,78 @@ impl State {
             return Err(ModelError::InvalidInstance(format!(
                 "'{id}' is not in the inventory"
             )));
+        }
+        Ok(())
+    }
+
+    /// Replaces the recorded placement of a load balancer.
+    pub fn set_placement(&mut self, name: &str, placement: Placement) -> Result<(), ModelError> {
+        if let Some(scheme) = &placement.scheme {
+            if scheme != "internet-facing" && scheme != "internal" {
+                return Err(validation(format!(
+                    "Scheme '{scheme}' is invalid: internet-facing or internal"
+                )));
+            }
+        }
+        self.load_balancer_mut(name)?.placement = placement;
+        Ok(())
+    }
+
+    /// Adds or replaces tags (by key) on load balancers.
+    pub fn add_tags(&mut self, name: &str, tags: &[Tag]) -> Result<(), ModelError> {
+        for t in tags {
+            if t.key.is_empty() || t.key.len() > 128 || t.value.len() > 256 {
+                return Err(validation(format!(
+                    "tag '{}' is invalid: keys have 1 to 128 characters, values at most 256",
+                    t.key
+                )));
+            }
+            if t.key.starts_with("aws:") {
+                return Err(validation("tag keys starting with 'aws:' are reserved"));
+            }
+        }
+        let lb = self.load_balancer_mut(name)?;
+        let mut merged = lb.tags.clone();
+        for t in tags {
+            match merged.iter_mut().find(|m| m.key == t.key) {
+                Some(m) => m.value = t.value.clone(),
+                None => merged.push(t.clone()),
+            }
+        }
+        if merged.len() > MAX_TAGS_PER_LB {
+            return Err(ModelError::TooMany {
+                what: "tags",
+                limit: MAX_TAGS_PER_LB,
+            });
+        }
+        lb.tags = merged;
+        Ok(())
+    }
+
+    pub fn remove_tags(&mut self, name: &str, keys: &[String]) -> Result<(), ModelError> {
+        let lb = self.load_balancer_mut(name)?;
+        lb.tags.retain(|t| !keys.contains(&t.key));
+        Ok(())
+    }
+
+    /// Replaces the policies applied to connections to instances on `instance_port`.
+    pub fn set_backend_policies(
+        &mut self,
+        name: &str,
+        instance_port: u16,
+        policies: Vec<String>,
+    ) -> Result<(), ModelError> {
+        if instance_port == 0 {
+            return Err(validation("InstancePort must be between 1 and 65535"));
+        }
+        let lb = self.load_balancer_mut(name)?;
+        if let Some(p) = policies.iter().find(|p| lb.policy(p).is_none()) {
+            return Err(ModelError::PolicyNotFound(p.clone(), lb.name.to_string()));
+        }
+        if policies.is_empty() {
+            lb.backend_policies.remove(&instance_port);
+        } else {
+            lb.backend_policies.insert(instance_port, policies);
         }
         Ok(())
     }

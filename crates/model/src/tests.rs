@@ -134,7 +134,8 @@ fn instances_register_and_deregister() {
     refused(&mut s, "InvalidInstance", |s| {
         s.deregister_instances("web", &[InstanceId::parse("10.9.9.9").unwrap()])
     });
-    s.deregister_instances("web", std::slice::from_ref(&inv)).unwrap();
+    s.deregister_instances("web", std::slice::from_ref(&inv))
+        .unwrap();
     s.remove_inventory(&inv).unwrap();
     refused(&mut s, "InvalidInstance", |s| s.remove_inventory(&inv));
     refused(&mut s, "InvalidInstance", |s| {
@@ -269,4 +270,68 @@ fn attributes_are_validated() {
             },
         )
     });
+}
+
+#[test]
+fn tags_placement_and_backend_policies() {
+    let mut s = state();
+    let tag = |k: &str, v: &str| Tag {
+        key: k.into(),
+        value: v.into(),
+    };
+    s.add_tags("web", &[tag("env", "prod"), tag("team", "a")])
+        .unwrap();
+    s.add_tags("web", &[tag("env", "dev")]).unwrap();
+    assert_eq!(
+        s.load_balancer("web").unwrap().tags,
+        [tag("env", "dev"), tag("team", "a")]
+    );
+    refused(&mut s, "ValidationError", |s| {
+        s.add_tags("web", &[tag("aws:x", "1")])
+    });
+    refused(&mut s, "ValidationError", |s| {
+        s.add_tags("web", &[tag("", "1")])
+    });
+    let many: Vec<Tag> = (0..9).map(|i| tag(&format!("k{i}"), "v")).collect();
+    refused(&mut s, "TooManyTags", |s| s.add_tags("web", &many));
+    s.remove_tags("web", &["env".into(), "nope".into()])
+        .unwrap();
+    assert_eq!(s.load_balancer("web").unwrap().tags, [tag("team", "a")]);
+
+    let placement = Placement {
+        availability_zones: vec!["us-east-1a".into()],
+        scheme: Some("internal".into()),
+        ..Placement::default()
+    };
+    s.set_placement("web", placement.clone()).unwrap();
+    assert_eq!(s.load_balancer("web").unwrap().placement, placement);
+    refused(&mut s, "ValidationError", |s| {
+        s.set_placement(
+            "web",
+            Placement {
+                scheme: Some("public".into()),
+                ..Placement::default()
+            },
+        )
+    });
+
+    let pk = Policy {
+        name: "pk".into(),
+        kind: PolicyKind::Other {
+            type_name: "PublicKeyPolicyType".into(),
+            attributes: vec![],
+        },
+    };
+    s.create_policy("web", pk).unwrap();
+    refused(&mut s, "PolicyNotFound", |s| {
+        s.set_backend_policies("web", 443, vec!["x".into()])
+    });
+    s.set_backend_policies("web", 443, vec!["pk".into()])
+        .unwrap();
+    refused(&mut s, "InvalidConfigurationRequest", |s| {
+        s.delete_policy("web", "pk")
+    });
+    s.set_backend_policies("web", 443, vec![]).unwrap();
+    assert!(s.load_balancer("web").unwrap().backend_policies.is_empty());
+    s.delete_policy("web", "pk").unwrap();
 }
