@@ -571,4 +571,81 @@ impl State {
         }
         Ok(())
     }
+
+    /// Renames or moves a certificate (IAM `UpdateServerCertificate`). Listeners refer to the
+    /// certificate by id, so they follow.
+    pub fn update_certificate(
+        &mut self,
+        name: &str,
+        new_name: Option<&str>,
+        new_path: Option<&str>,
+    ) -> Result<(), ModelError> {
+        let id = self
+            .certificate_by_name(name)
+            .ok_or_else(|| ModelError::CertificateNotFound(name.to_owned()))?
+            .id
+            .clone();
+        if let Some(n) = new_name {
+            crate::names::check_certificate_name(n)?;
+            if n != name && self.certificate_by_name(n).is_some() {
+                return Err(ModelError::CertificateAlreadyExists(n.to_owned()));
+            }
+        }
+        if let Some(p) = new_path {
+            crate::names::check_iam_path(p)?;
+        }
+        let cert = self.certificates.get_mut(&id).expect("found above");
+        if let Some(n) = new_name {
+            cert.name = n.to_owned();
+        }
+        if let Some(p) = new_path {
+            cert.path = p.to_owned();
+        }
+        Ok(())
+    }
+
+    /// Adds or replaces tags on a certificate (IAM allows 50).
+    pub fn tag_certificate(&mut self, name: &str, tags: &[Tag]) -> Result<(), ModelError> {
+        const MAX_CERTIFICATE_TAGS: usize = 50;
+        for t in tags {
+            if t.key.is_empty() || t.key.len() > 128 || t.value.len() > 256 {
+                return Err(validation(format!(
+                    "tag '{}' is invalid: keys have 1 to 128 characters, values at most 256",
+                    t.key
+                )));
+            }
+        }
+        let id = self
+            .certificate_by_name(name)
+            .ok_or_else(|| ModelError::CertificateNotFound(name.to_owned()))?
+            .id
+            .clone();
+        let cert = self.certificates.get_mut(&id).expect("found above");
+        let mut merged = cert.tags.clone();
+        for t in tags {
+            match merged.iter_mut().find(|m| m.key == t.key) {
+                Some(m) => m.value = t.value.clone(),
+                None => merged.push(t.clone()),
+            }
+        }
+        if merged.len() > MAX_CERTIFICATE_TAGS {
+            return Err(ModelError::TooMany {
+                what: "certificate tags",
+                limit: MAX_CERTIFICATE_TAGS,
+            });
+        }
+        cert.tags = merged;
+        Ok(())
+    }
+
+    pub fn untag_certificate(&mut self, name: &str, keys: &[String]) -> Result<(), ModelError> {
+        let id = self
+            .certificate_by_name(name)
+            .ok_or_else(|| ModelError::CertificateNotFound(name.to_owned()))?
+            .id
+            .clone();
+        let cert = self.certificates.get_mut(&id).expect("found above");
+        cert.tags.retain(|t| !keys.contains(&t.key));
+        Ok(())
+    }
 }

@@ -335,3 +335,41 @@ fn tags_placement_and_backend_policies() {
     assert!(s.load_balancer("web").unwrap().backend_policies.is_empty());
     s.delete_policy("web", "pk").unwrap();
 }
+
+#[test]
+fn certificates_rename_and_tag() {
+    let mut s = state();
+    s.add_certificate(cert("C2", "two")).unwrap();
+    s.create_listeners("web", vec![https(443, "C1")]).unwrap();
+    s.update_certificate("one", Some("uno"), Some("/prod/"))
+        .unwrap();
+    let c = s.certificate_by_name("uno").unwrap();
+    assert_eq!((c.id.as_str(), c.path.as_str()), ("C1", "/prod/"));
+    assert_eq!(
+        s.load_balancer("web")
+            .unwrap()
+            .listener(443)
+            .unwrap()
+            .certificates,
+        ["C1"],
+        "listeners follow"
+    );
+    refused(&mut s, "EntityAlreadyExists", |s| {
+        s.update_certificate("uno", Some("two"), None)
+    });
+    refused(&mut s, "CertificateNotFound", |s| {
+        s.update_certificate("one", None, None)
+    });
+    refused(&mut s, "ValidationError", |s| {
+        s.update_certificate("uno", None, Some("bad"))
+    });
+    let tag = |k: &str| Tag {
+        key: k.into(),
+        value: "v".into(),
+    };
+    s.tag_certificate("uno", &[tag("a"), tag("b")]).unwrap();
+    s.untag_certificate("uno", &["a".into()]).unwrap();
+    assert_eq!(s.certificate_by_name("uno").unwrap().tags, [tag("b")]);
+    let many: Vec<Tag> = (0..50).map(|i| tag(&format!("k{i}"))).collect();
+    refused(&mut s, "LimitExceeded", |s| s.tag_certificate("uno", &many));
+}
