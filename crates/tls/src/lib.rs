@@ -9,6 +9,7 @@ mod ciphers;
 mod der;
 mod error;
 mod import;
+mod negotiation;
 mod pem;
 mod resolver;
 mod self_signed;
@@ -20,6 +21,10 @@ use std::sync::{Arc, OnceLock};
 pub use ciphers::cipher_suite_by_name;
 pub use error::TlsError;
 pub use import::{import_certificate, import_stored, ImportedCertificate};
+pub use negotiation::{
+    predefined_policy, settings_from_policy, PredefinedPolicy, PREDEFINED_POLICIES,
+    PROTOCOL_ATTRIBUTES,
+};
 pub use resolver::SwappableResolver;
 pub use self_signed::self_signed;
 pub use server::{server_config, ServerTlsSettings, SessionResumption};
