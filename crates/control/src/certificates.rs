@@ -1,7 +1,9 @@
 //! Turning an uploaded certificate into a model object: checked by the TLS engine, given an
 //! IAM-style id, its expiration read from the certificate itself.
 
-use fulcrum_model::{check_certificate_name, check_iam_path, ModelError, PrivateKeyPem, ServerCertificate, Tag};
+use fulcrum_model::{
+    check_certificate_name, check_iam_path, ModelError, PrivateKeyPem, ServerCertificate, Tag,
+};
 use rand::Rng;
 
 /// What an operator uploads (IAM `UploadServerCertificate`).
@@ -34,7 +36,10 @@ impl UploadError {
 }
 
 /// Checks an upload (PEM, key pair, chain) and builds the certificate to add to the state.
-pub fn prepare_certificate(upload: CertificateUpload, now: u64) -> Result<ServerCertificate, UploadError> {
+pub fn prepare_certificate(
+    upload: CertificateUpload,
+    now: u64,
+) -> Result<ServerCertificate, UploadError> {
     check_certificate_name(&upload.name)?;
     let path = upload.path.unwrap_or_else(|| "/".to_owned());
     check_iam_path(&path)?;
@@ -102,6 +107,9 @@ mod tests {
         assert_eq!(err.code(), "MalformedCertificate");
         let mut bad_name = upload(&cert, &key);
         bad_name.name = "a/b".into();
-        assert_eq!(prepare_certificate(bad_name, 0).unwrap_err().code(), "ValidationError");
+        assert_eq!(
+            prepare_certificate(bad_name, 0).unwrap_err().code(),
+            "ValidationError"
+        );
     }
 }

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::Args;
-use fulcrum_control::ApiContext;
+use fulcrum_api::Api;
 use fulcrum_proxy::{DataPlane, DataPlaneConfig};
 use fulcrum_store::Store;
 use tokio::signal::unix::{signal, SignalKind};
@@ -41,6 +41,18 @@ pub struct ServeArgs {
     pub health_check_time_scale: u32,
 }
 
+/// The account in ARNs: one node or fleet is one account.
+const ACCOUNT: &str = "000000000000";
+
+/// The host clients reach listeners at, as `DNSName` reports it.
+fn public_host(bind: IpAddr) -> String {
+    if bind.is_unspecified() {
+        "localhost".to_owned()
+    } else {
+        bind.to_string()
+    }
+}
+
 pub fn run(args: ServeArgs) -> anyhow::Result<()> {
     let workers = args
         .workers
@@ -56,6 +68,17 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
 }
 
 async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    // Watch the signals first: a SIGTERM at any point from here on drains instead of killing.
+    let mut term = signal(SignalKind::terminate()).context("cannot watch SIGTERM")?;
+    let mut int = signal(SignalKind::interrupt()).context("cannot watch SIGINT")?;
+    let stop = async move {
+        tokio::select! {
+            _ = term.recv() => tracing::info!("SIGTERM: draining"),
+            _ = int.recv() => tracing::info!("SIGINT: draining"),
+        }
+    };
+    tokio::pin!(stop);
+
     let store = Arc::new(
         Store::open(&args.data_dir)
             .with_context(|| format!("cannot open the store in {}", args.data_dir.display()))?,
@@ -84,25 +107,28 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let api_listener = tokio::net::TcpListener::bind(args.api)
         .await
         .with_context(|| format!("cannot listen on the API address {}", args.api))?;
-    let ctx = Arc::new(ApiContext {
+    let api = Arc::new(Api {
         store: Arc::clone(&store),
         data_plane: data_plane.clone(),
         region: args.region.clone(),
+        account: ACCOUNT.to_owned(),
+        public_host: public_host(args.bind),
     });
-    let api = tokio::spawn(fulcrum_control::serve_api(api_listener, ctx));
+    let api = tokio::spawn(fulcrum_api::serve_api(api_listener, api));
     tracing::info!(api = %args.api, bind = %args.bind, "fulcrum is serving");
 
-    let _demo = if args.demo {
-        Some(crate::demo::start(&store, &data_plane, &args).await?)
-    } else {
-        None
-    };
-
-    let mut term = signal(SignalKind::terminate()).context("cannot watch SIGTERM")?;
-    let mut int = signal(SignalKind::interrupt()).context("cannot watch SIGINT")?;
-    tokio::select! {
-        _ = term.recv() => tracing::info!("SIGTERM: draining"),
-        _ = int.recv() => tracing::info!("SIGINT: draining"),
+    // The demo's instances run until this is dropped, at the end.
+    let mut _demo = None;
+    let stopped_while_starting = args.demo
+        && tokio::select! {
+            started = crate::demo::start(&store, &data_plane, &args) => {
+                _demo = Some(started?);
+                false
+            }
+            () = &mut stop => true,
+        };
+    if !stopped_while_starting {
+        stop.await;
     }
     api.abort();
     follower.abort();

@@ -34,6 +34,9 @@ use listen::RunningListener;
 use runtime::Runtime;
 use upstream::Upstream;
 
+/// How often a listener that could not be opened is tried again.
+const LISTENER_RETRY: Duration = Duration::from_secs(2);
+
 /// Settings of the data plane that are not part of the replicated state.
 #[derive(Debug, Clone)]
 pub struct DataPlaneConfig {
@@ -211,7 +214,8 @@ impl DataPlane {
     }
 
     /// Applies every snapshot the watch delivers, from the current one on, until the watch's
-    /// sender is dropped.
+    /// sender is dropped. While a listener cannot be opened (its port held by another process),
+    /// the same snapshot is applied again every few seconds.
     pub fn follow(
         &self,
         mut snapshots: watch::Receiver<Arc<Snapshot>>,
@@ -221,8 +225,10 @@ impl DataPlane {
             loop {
                 let snapshot = Arc::clone(&snapshots.borrow_and_update());
                 this.apply(&snapshot);
-                if snapshots.changed().await.is_err() {
-                    return;
+                let retry = !this.lock().failed.is_empty();
+                tokio::select! {
+                    changed = snapshots.changed() => if changed.is_err() { return },
+                    () = tokio::time::sleep(LISTENER_RETRY), if retry => {}
                 }
             }
         })

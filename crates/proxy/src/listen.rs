@@ -22,6 +22,8 @@ use crate::Shared;
 
 /// How long an idle connection stays open when its listener has gone from the state.
 const DEFAULT_IDLE: Duration = Duration::from_secs(60);
+/// While draining, how long a connection without a request in flight may stay quiet.
+const DRAIN_GRACE: Duration = Duration::from_millis(500);
 
 /// One bound port and its accept loop.
 pub(crate) struct RunningListener {
@@ -128,13 +130,17 @@ async fn accept_loop(
                         shared.config.handshake_timeout,
                         acceptor.accept(stream),
                     );
-                    match handshake.await {
-                        Ok(Ok(tls)) => {
-                            let h2 = tls.get_ref().1.alpn_protocol() == Some(b"h2");
-                            serve(shared, tls, info, h2, drain).await
-                        }
-                        Ok(Err(e)) => tracing::debug!(%client, error = %e, "TLS handshake failed"),
-                        Err(_) => tracing::debug!(%client, "TLS handshake timed out"),
+                    tokio::select! {
+                        done = handshake => match done {
+                            Ok(Ok(tls)) => {
+                                let h2 = tls.get_ref().1.alpn_protocol() == Some(b"h2");
+                                serve(shared, tls, info, h2, drain).await
+                            }
+                            Ok(Err(e)) => tracing::debug!(%client, error = %e, "TLS handshake failed"),
+                            Err(_) => tracing::debug!(%client, "TLS handshake timed out"),
+                        },
+                        // Nothing was asked of an instance yet: a drain need not wait for it.
+                        () = draining(drain.clone()) => {}
                     }
                 }
             }
@@ -198,6 +204,18 @@ async fn serve<IO>(
                 conn.as_mut().graceful_shutdown();
             }
             () = idle_expired(&activity, &in_flight, idle_timeout) => return,
+            // While draining, a connection with no request in flight (say, one that sent half a
+            // request head) is closed after a short grace instead of holding the drain.
+            () = idle_expired(&activity, &in_flight, DRAIN_GRACE), if draining => return,
+        }
+    }
+}
+
+/// Resolves once the listener asks its connections to drain (or is gone).
+async fn draining(mut drain: watch::Receiver<bool>) {
+    while !*drain.borrow_and_update() {
+        if drain.changed().await.is_err() {
+            return;
         }
     }
 }

@@ -13,18 +13,15 @@ pub enum StoreError {
     /// to the AWS error code with [`ModelError::code`].
     #[error(transparent)]
     Model(#[from] ModelError),
-    #[error("SQLite error while {context}: {source}")]
+    // The cause is part of the message and deliberately not a `source`: error chains printed
+    // with `{:#}` would otherwise repeat it.
+    #[error("SQLite error while {context}: {cause}")]
     Sqlite {
         context: String,
-        #[source]
-        source: rusqlite::Error,
+        cause: rusqlite::Error,
     },
-    #[error("I/O error on {}: {source}", path.display())]
-    Io {
-        path: PathBuf,
-        #[source]
-        source: io::Error,
-    },
+    #[error("I/O error on {}: {}", path.display(), describe_io(cause))]
+    Io { path: PathBuf, cause: io::Error },
     /// The master key is missing, malformed, unsafely stored, or not the one the data was sealed with.
     #[error("master key: {0}")]
     MasterKey(String),
@@ -51,11 +48,21 @@ pub enum StoreError {
 impl StoreError {
     pub(crate) fn io(path: impl Into<PathBuf>) -> impl FnOnce(io::Error) -> StoreError {
         let path = path.into();
-        move |source| StoreError::Io { path, source }
+        move |cause| StoreError::Io { path, cause }
     }
 
     pub(crate) fn sqlite(context: impl Into<String>) -> impl FnOnce(rusqlite::Error) -> StoreError {
         let context = context.into();
-        move |source| StoreError::Sqlite { context, source }
+        move |cause| StoreError::Sqlite { context, cause }
+    }
+}
+
+/// An I/O error in words an operator recognises: creating a directory where a file stands
+/// reports "File exists", which is what it means but not how anyone would say it.
+fn describe_io(e: &io::Error) -> String {
+    match e.kind() {
+        io::ErrorKind::AlreadyExists => format!("a file is in the way ({e})"),
+        io::ErrorKind::NotADirectory => format!("not a directory ({e})"),
+        _ => e.to_string(),
     }
 }

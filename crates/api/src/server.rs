@@ -1,12 +1,10 @@
-//! The HTTP server on the API address. For now it answers `GET /healthz`; the Query API and the
-//! console mount here.
+//! The HTTP server on the API address: `GET /healthz`, and the Query API on `/`.
 
 use std::convert::Infallible;
 use std::sync::Arc;
 
+use crate::Api;
 use bytes::Bytes;
-use fulcrum_proxy::DataPlane;
-use fulcrum_store::Store;
 use http::{Method, Request, Response, StatusCode};
 use http_body_util::Full;
 use hyper::body::Incoming;
@@ -15,15 +13,8 @@ use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
 use tokio::net::TcpListener;
 
-/// What the API's handlers work with.
-pub struct ApiContext {
-    pub store: Arc<Store>,
-    pub data_plane: DataPlane,
-    pub region: String,
-}
-
 /// Serves the API on `listener` until the task is dropped.
-pub async fn serve_api(listener: TcpListener, ctx: Arc<ApiContext>) {
+pub async fn serve_api(listener: TcpListener, ctx: Arc<Api>) {
     loop {
         let (stream, _) = match listener.accept().await {
             Ok(accepted) => accepted,
@@ -37,14 +28,20 @@ pub async fn serve_api(listener: TcpListener, ctx: Arc<ApiContext>) {
         tokio::spawn(async move {
             let service = service_fn(move |req| handle(Arc::clone(&ctx), req));
             let builder = auto::Builder::new(TokioExecutor::new());
-            if let Err(e) = builder.serve_connection(TokioIo::new(stream), service).await {
+            if let Err(e) = builder
+                .serve_connection(TokioIo::new(stream), service)
+                .await
+            {
                 tracing::debug!(error = %e, "API connection ended");
             }
         });
     }
 }
 
-async fn handle(ctx: Arc<ApiContext>, req: Request<Incoming>) -> Result<Response<Full<Bytes>>, Infallible> {
+async fn handle(
+    ctx: Arc<Api>,
+    req: Request<Incoming>,
+) -> Result<Response<Full<Bytes>>, Infallible> {
     Ok(match (req.method(), req.uri().path()) {
         (&Method::GET, "/healthz") => healthz(&ctx),
         _ => text(StatusCode::NOT_FOUND, "not found\n".into()),
@@ -52,9 +49,12 @@ async fn handle(ctx: Arc<ApiContext>, req: Request<Incoming>) -> Result<Response
 }
 
 /// 200 once the state is applied and every listener is open; 503 with the reason otherwise.
-fn healthz(ctx: &ApiContext) -> Response<Full<Bytes>> {
+fn healthz(ctx: &Api) -> Response<Full<Bytes>> {
     if !ctx.data_plane.is_ready() {
-        return text(StatusCode::SERVICE_UNAVAILABLE, "starting: state not applied yet\n".into());
+        return text(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "starting: state not applied yet\n".into(),
+        );
     }
     let failed = ctx.data_plane.failed_listeners();
     if !failed.is_empty() {

@@ -1,0 +1,119 @@
+//! CreateLoadBalancer, DeleteLoadBalancer, DescribeLoadBalancers, DescribeAccountLimits.
+
+use fulcrum_model::{LbName, Placement, MAX_LISTENERS_PER_LB, MAX_LOAD_BALANCERS};
+
+use super::{answer, done, lb_name, parse_listeners, parse_tags, update};
+use crate::error::ApiError;
+use crate::xml::Xml;
+use crate::Call;
+
+pub(crate) fn create(call: &Call<'_>) -> Result<Xml, ApiError> {
+    let p = call.params;
+    let name = lb_name(p)?;
+    let snapshot = call.api.store.snapshot();
+    let listeners = parse_listeners(call, &snapshot.state)?;
+    let tags = parse_tags(p)?;
+    let mut zones = p.strings("AvailabilityZones")?;
+    let subnets = p.strings("Subnets")?;
+    if zones.is_empty() && subnets.is_empty() {
+        // Every node reaches every instance: one zone stands for the node itself.
+        zones.push(format!("{}a", call.api.region));
+    }
+    let placement = Placement {
+        availability_zones: zones,
+        subnets,
+        security_groups: p.strings("SecurityGroups")?,
+        scheme: p.get("Scheme").map(str::to_owned),
+    };
+    let now = call.now;
+    update(call, |s| {
+        let existed = s.load_balancers.contains_key(&name);
+        s.create_load_balancer(name.as_str(), listeners, now)?;
+        if !existed {
+            s.set_placement(name.as_str(), placement)?;
+            s.add_tags(name.as_str(), &tags)?;
+        }
+        Ok(())
+    })?;
+    let mut x = answer("CreateLoadBalancer");
+    x.text("DNSName", &call.api.public_host);
+    Ok(done(x, "CreateLoadBalancer"))
+}
+
+pub(crate) fn delete(call: &Call<'_>) -> Result<Xml, ApiError> {
+    let name = lb_name(call.params)?;
+    update(call, |s| s.delete_load_balancer(name.as_str()))?;
+    Ok(done(answer("DeleteLoadBalancer"), "DeleteLoadBalancer"))
+}
+
+pub(crate) fn describe(call: &Call<'_>) -> Result<Xml, ApiError> {
+    let p = call.params;
+    let names = p
+        .strings("LoadBalancerNames")?
+        .iter()
+        .map(|n| {
+            LbName::parse(n).map_err(|_| {
+                ApiError::new(
+                    "LoadBalancerNotFound",
+                    format!("There is no ACTIVE Load Balancer named '{n}'"),
+                )
+            })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let page_size: usize = p.number("PageSize")?.unwrap_or(400);
+    if !(1..=400).contains(&page_size) {
+        return Err(ApiError::validation("PageSize must be between 1 and 400"));
+    }
+    if !names.is_empty() && p.get("PageSize").is_some() {
+        return Err(ApiError::validation(
+            "PageSize cannot be used with LoadBalancerNames",
+        ));
+    }
+    let snapshot = call.api.store.snapshot();
+    let state = &snapshot.state;
+    let chosen: Vec<_> = if names.is_empty() {
+        // Names sort the same way every time, so the marker is the last name of a page.
+        let after = p.get("Marker").unwrap_or("");
+        state
+            .load_balancers
+            .values()
+            .filter(|lb| lb.name.as_str() > after)
+            .collect()
+    } else {
+        names
+            .iter()
+            .map(|n| {
+                state.load_balancers.get(n).ok_or_else(|| {
+                    ApiError::new(
+                        "LoadBalancerNotFound",
+                        format!("There is no ACTIVE Load Balancer named '{n}'"),
+                    )
+                })
+            })
+            .collect::<Result<_, _>>()?
+    };
+    let more = chosen.len() > page_size;
+    let page = &chosen[..chosen.len().min(page_size)];
+    let mut x = answer("DescribeLoadBalancers");
+    x.list("LoadBalancerDescriptions", page.iter(), |x, lb| {
+        super::describe::load_balancer(x, call, state, lb)
+    });
+    if more {
+        x.text("NextMarker", &page[page.len() - 1].name);
+    }
+    Ok(done(x, "DescribeLoadBalancers"))
+}
+
+pub(crate) fn account_limits(call: &Call<'_>) -> Result<Xml, ApiError> {
+    let mut x = answer("DescribeAccountLimits");
+    let limits = [
+        ("classic-load-balancers", MAX_LOAD_BALANCERS),
+        ("classic-listeners", MAX_LISTENERS_PER_LB),
+        ("classic-registered-instances", 10_000),
+    ];
+    let _ = call;
+    x.list("Limits", limits, |x, (name, max)| {
+        x.text("Name", name).text("Max", max);
+    });
+    Ok(done(x, "DescribeAccountLimits"))
+}

@@ -1,0 +1,203 @@
+//! fulcrum's AWS-compatible control API: the Query protocol on `POST /` (and `GET` with query
+//! parameters), SigV4 on every call, and the actions of ELB `2012-06-01` and IAM's server
+//! certificates. Wire shapes live here only: actions turn parameters into model changes that go
+//! through the store, and model values into XML.
+
+#![forbid(unsafe_code)]
+
+mod arn;
+mod elb;
+mod error;
+mod iam;
+mod params;
+mod server;
+mod time;
+mod xml;
+
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
+use fulcrum_proxy::DataPlane;
+use fulcrum_store::Store;
+use http::{header, HeaderValue, Method, Request, Response, StatusCode};
+use http_body_util::{BodyExt, Full, Limited};
+
+pub use error::ApiError;
+pub use params::Params;
+pub use server::serve_api;
+
+pub const ELB_NAMESPACE: &str = "http://elasticloadbalancing.amazonaws.com/doc/2012-06-01/";
+pub const IAM_NAMESPACE: &str = "https://iam.amazonaws.com/doc/2010-05-08/";
+pub const ELB_SERVICE: &str = "elasticloadbalancing";
+pub const IAM_SERVICE: &str = "iam";
+
+/// Requests larger than this are refused before they are read further.
+const MAX_BODY: usize = 1 << 20;
+
+/// The API of one node.
+pub struct Api {
+    pub store: Arc<Store>,
+    pub data_plane: DataPlane,
+    /// The region clients sign for.
+    pub region: String,
+    /// The 12-digit account in ARNs.
+    pub account: String,
+    /// What `DNSName` reports: the host clients reach the listeners at.
+    pub public_host: String,
+}
+
+/// What an action works with.
+pub(crate) struct Call<'a> {
+    pub(crate) api: &'a Api,
+    pub(crate) params: &'a Params,
+    pub(crate) request_id: &'a str,
+    /// Seconds since the Unix epoch.
+    pub(crate) now: u64,
+}
+
+impl Api {
+    /// Answers one API request.
+    pub async fn handle<B>(self: &Arc<Self>, req: Request<B>) -> Response<Full<Bytes>>
+    where
+        B: http_body::Body<Data = Bytes> + Send + Unpin + 'static,
+        B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    {
+        let request_id = request_id();
+        let (parts, body) = req.into_parts();
+        let body = match Limited::new(body, MAX_BODY).collect().await {
+            Ok(collected) => collected.to_bytes(),
+            Err(e) => {
+                let err = if e
+                    .downcast_ref::<http_body_util::LengthLimitError>()
+                    .is_some()
+                {
+                    ApiError::new(
+                        "RequestEntityTooLarge",
+                        "the request body is larger than 1 MiB",
+                    )
+                } else {
+                    ApiError::malformed(format!("the request body could not be read: {e}"))
+                };
+                return error_response(&err, ELB_NAMESPACE, &request_id);
+            }
+        };
+        let this = Arc::clone(self);
+        let rid = request_id.clone();
+        // Actions read and write SQLite, which blocks: they run on the blocking pool.
+        let outcome = tokio::task::spawn_blocking(move || this.call(&parts, &body, &rid)).await;
+        match outcome {
+            Ok((Ok(xml), _)) => xml_response(StatusCode::OK, xml),
+            Ok((Err(err), namespace)) => error_response(&err, namespace, &request_id),
+            Err(e) => {
+                tracing::error!(error = %e, "API action panicked");
+                error_response(
+                    &ApiError::internal("internal error"),
+                    ELB_NAMESPACE,
+                    &request_id,
+                )
+            }
+        }
+    }
+
+    /// Authenticates, parses and runs one call; returns its XML or its error with the namespace
+    /// of the service it was for.
+    fn call(
+        &self,
+        parts: &http::request::Parts,
+        body: &[u8],
+        request_id: &str,
+    ) -> (Result<String, ApiError>, &'static str) {
+        let mut namespace = ELB_NAMESPACE;
+        let result = (|| {
+            if parts.method != Method::POST && parts.method != Method::GET {
+                return Err(ApiError::new(
+                    "InvalidAction",
+                    "the API answers POST / and GET / only",
+                ));
+            }
+            if parts.uri.path() != "/" {
+                return Err(ApiError::new(
+                    "InvalidAction",
+                    format!("no API at {}", parts.uri.path()),
+                ));
+            }
+            let signed = fulcrum_sigv4::SignedRequest {
+                method: &parts.method,
+                uri: &parts.uri,
+                headers: &parts.headers,
+                body,
+            };
+            let store = &self.store;
+            let verified = fulcrum_sigv4::verify(
+                &signed,
+                &self.region,
+                &[ELB_SERVICE, IAM_SERVICE],
+                SystemTime::now(),
+                |key| store.access_key_secret(key).ok().flatten(),
+            )?;
+            let mut params = Params::default();
+            if let Some(query) = parts.uri.query() {
+                params.extend(query.as_bytes())?;
+            }
+            if parts.method == Method::POST {
+                params.extend(body)?;
+            }
+            let now = SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs());
+            let call = Call {
+                api: self,
+                params: &params,
+                request_id,
+                now,
+            };
+            let action = params.get("Action").ok_or_else(|| {
+                ApiError::new(
+                    "MissingAction",
+                    "the request must contain the parameter Action",
+                )
+            })?;
+            if verified.service == IAM_SERVICE {
+                namespace = IAM_NAMESPACE;
+                iam::dispatch(&call, action)
+            } else {
+                elb::dispatch(&call, action)
+            }
+        })();
+        if let Err(e) = &result {
+            tracing::info!(code = e.code, message = %e.message, "API call refused");
+        }
+        (result, namespace)
+    }
+}
+
+fn request_id() -> String {
+    let b: [u8; 16] = rand::random();
+    let h = hex::encode(b);
+    format!(
+        "{}-{}-{}-{}-{}",
+        &h[..8],
+        &h[8..12],
+        &h[12..16],
+        &h[16..20],
+        &h[20..]
+    )
+}
+
+fn xml_response(status: StatusCode, xml: String) -> Response<Full<Bytes>> {
+    let mut resp = Response::new(Full::new(Bytes::from(xml)));
+    *resp.status_mut() = status;
+    resp.headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static("text/xml"));
+    resp
+}
+
+fn error_response(err: &ApiError, namespace: &str, request_id: &str) -> Response<Full<Bytes>> {
+    let status = StatusCode::from_u16(err.status).unwrap_or(StatusCode::BAD_REQUEST);
+    let mut resp = xml_response(status, err.to_xml(namespace, request_id));
+    if let Ok(v) = HeaderValue::try_from(request_id) {
+        resp.headers_mut().insert("x-amzn-requestid", v);
+    }
+    resp
+}

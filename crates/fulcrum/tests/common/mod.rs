@@ -1,0 +1,351 @@
+//! A real `fulcrum` process for tests: spawned from the built binary with its own data dir, API
+//! address and listener address, its stdout and stderr read line by line, and killed when the
+//! handle is dropped, so that a failing test never leaves a node behind.
+
+#![allow(dead_code)]
+
+use std::ffi::OsString;
+use std::io::{BufRead, BufReader, Read};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::time::Duration;
+
+use fulcrum_testkit::{http_get, Reply, POLL_INTERVAL};
+use tokio::sync::mpsc;
+use tokio::time::{timeout_at, Instant};
+
+/// Upper bound for a node to start and apply its state.
+pub const START_TIMEOUT: Duration = Duration::from_secs(30);
+/// Upper bound for a node to exit once asked to.
+pub const EXIT_TIMEOUT: Duration = Duration::from_secs(15);
+/// Health checks run this many times faster than configured (a 5 s interval becomes 500 ms).
+pub const TIME_SCALE: u32 = 10;
+
+static NEXT_HOST: AtomicU8 = AtomicU8::new(0);
+
+/// A loopback address of its own for each node of this test binary: `127.0.X.(50 + n)`, with X
+/// taken from the process id so that two runs of the test binary at once stay apart as well.
+/// (The demo's instances use 127.0.0.2 and 127.0.0.3, which this never returns.)
+pub fn bind_address() -> IpAddr {
+    let n = NEXT_HOST.fetch_add(1, Ordering::Relaxed);
+    assert!(n < 200, "out of test addresses");
+    let block = 20 + (std::process::id() % 200) as u8;
+    IpAddr::V4(Ipv4Addr::new(127, 0, block, 50 + n))
+}
+
+/// Lines of one output stream of the child, read by a thread and handed over through a channel.
+pub struct Lines {
+    rx: mpsc::UnboundedReceiver<String>,
+    /// Every line received so far, in order.
+    pub seen: Vec<String>,
+    closed: bool,
+}
+
+impl Lines {
+    fn spawn(stream: impl Read + Send + 'static) -> Lines {
+        let (tx, rx) = mpsc::unbounded_channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stream).lines() {
+                let Ok(line) = line else { break };
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        Lines {
+            rx,
+            seen: Vec::new(),
+            closed: false,
+        }
+    }
+
+    /// The next line, or `None` at end of stream or at `deadline`.
+    async fn next(&mut self, deadline: Instant) -> Option<String> {
+        if self.closed {
+            return None;
+        }
+        match timeout_at(deadline, self.rx.recv()).await {
+            Ok(Some(line)) => {
+                self.seen.push(line.clone());
+                Some(line)
+            }
+            Ok(None) => {
+                self.closed = true;
+                None
+            }
+            Err(_) => None,
+        }
+    }
+
+    /// Takes in what has arrived without waiting.
+    fn take_ready(&mut self) {
+        while let Ok(line) = self.rx.try_recv() {
+            self.seen.push(line);
+        }
+    }
+
+    /// Everything up to the end of the stream (the child has exited), bounded by `limit`.
+    pub async fn read_to_end(&mut self, limit: Duration) -> String {
+        let deadline = Instant::now() + limit;
+        while self.next(deadline).await.is_some() {}
+        assert!(
+            self.closed,
+            "the stream did not end within {limit:?}; so far:\n{}",
+            self.text()
+        );
+        self.text()
+    }
+
+    /// What has been seen so far, one line each.
+    pub fn text(&self) -> String {
+        let mut text = self.seen.join("\n");
+        text.push('\n');
+        text
+    }
+}
+
+/// How to start `fulcrum serve`.
+pub struct Serve {
+    pub data_dir: PathBuf,
+    pub api: SocketAddr,
+    pub bind: IpAddr,
+    demo: bool,
+    time_scale: u32,
+    extra: Vec<String>,
+}
+
+impl Serve {
+    /// `serve --data-dir DIR --api 127.0.0.1:<free> --bind BIND --health-check-time-scale 10
+    /// --workers 2`.
+    pub fn new(data_dir: &Path, bind: IpAddr) -> Serve {
+        Serve {
+            data_dir: data_dir.to_owned(),
+            api: fulcrum_testkit::closed_port(),
+            bind,
+            demo: false,
+            time_scale: TIME_SCALE,
+            extra: Vec::new(),
+        }
+    }
+
+    /// Adds `--demo`.
+    pub fn demo(mut self) -> Serve {
+        self.demo = true;
+        self
+    }
+
+    /// Health checks `scale` times faster than configured (1: the real pace).
+    pub fn time_scale(mut self, scale: u32) -> Serve {
+        self.time_scale = scale;
+        self
+    }
+
+    /// Adds more arguments.
+    pub fn args(mut self, args: &[&str]) -> Serve {
+        self.extra.extend(args.iter().map(|a| (*a).to_owned()));
+        self
+    }
+
+    pub fn spawn(self) -> Fulcrum {
+        let mut args: Vec<OsString> = vec![
+            "serve".into(),
+            "--data-dir".into(),
+            self.data_dir.clone().into(),
+            "--api".into(),
+            self.api.to_string().into(),
+            "--bind".into(),
+            self.bind.to_string().into(),
+            "--health-check-time-scale".into(),
+            self.time_scale.to_string().into(),
+            "--workers".into(),
+            "2".into(),
+        ];
+        if self.demo {
+            args.push("--demo".into());
+        }
+        args.extend(self.extra.into_iter().map(OsString::from));
+        let mut node = Fulcrum::spawn(&args);
+        node.api = Some(self.api);
+        node.bind = Some(self.bind);
+        node.data_dir = Some(self.data_dir);
+        node
+    }
+}
+
+/// A running `fulcrum` child process. Dropping it kills the process (and, if the test is
+/// failing, prints what it wrote).
+pub struct Fulcrum {
+    child: Child,
+    status: Option<ExitStatus>,
+    pub stdout: Lines,
+    pub stderr: Lines,
+    pub api: Option<SocketAddr>,
+    pub bind: Option<IpAddr>,
+    pub data_dir: Option<PathBuf>,
+}
+
+impl Fulcrum {
+    /// Runs the binary with `args`, with a clean environment as far as fulcrum is concerned.
+    pub fn spawn<S: AsRef<std::ffi::OsStr>>(args: &[S]) -> Fulcrum {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_fulcrum"))
+            .args(args)
+            .env_remove("FULCRUM_DATA_DIR")
+            .env_remove("FULCRUM_MASTER_KEY")
+            .env("RUST_LOG", "info")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn the fulcrum binary");
+        let stdout = Lines::spawn(child.stdout.take().expect("piped stdout"));
+        let stderr = Lines::spawn(child.stderr.take().expect("piped stderr"));
+        Fulcrum {
+            child,
+            status: None,
+            stdout,
+            stderr,
+            api: None,
+            bind: None,
+            data_dir: None,
+        }
+    }
+
+    pub fn pid(&self) -> i32 {
+        i32::try_from(self.child.id()).expect("a pid fits in i32")
+    }
+
+    /// The exit status if the process has exited.
+    pub fn try_status(&mut self) -> Option<ExitStatus> {
+        if self.status.is_none() {
+            self.status = self.child.try_wait().expect("try_wait on the child");
+        }
+        self.status
+    }
+
+    /// Panics, showing stderr, if the process has exited.
+    fn assert_running(&mut self, while_doing: &str) {
+        if let Some(status) = self.try_status() {
+            self.stderr.take_ready();
+            panic!(
+                "fulcrum exited ({status}) while {while_doing}; stderr:\n{}",
+                self.stderr.text()
+            );
+        }
+    }
+
+    /// Waits for a stdout line that satisfies `pred` and returns it.
+    pub async fn wait_stdout(&mut self, what: &str, pred: impl Fn(&str) -> bool) -> String {
+        let deadline = Instant::now() + START_TIMEOUT;
+        loop {
+            match self.stdout.next(deadline).await {
+                Some(line) if pred(&line) => return line,
+                Some(_) => {}
+                None => {
+                    self.stderr.take_ready();
+                    panic!(
+                        "no stdout line with {what} (stream ended or {START_TIMEOUT:?} passed); \
+                         stdout:\n{}stderr:\n{}",
+                        self.stdout.text(),
+                        self.stderr.text()
+                    );
+                }
+            }
+        }
+    }
+
+    /// `GET /healthz` once; `None` while the API does not answer.
+    pub async fn healthz(&self) -> Option<Reply> {
+        let api = self.api.expect("a node started with Serve");
+        http_get(api, "/healthz", &[]).await.ok()
+    }
+
+    /// Polls `GET /healthz` until `done` accepts an answer, failing at once if the process exits.
+    pub async fn wait_healthz_until(&mut self, what: &str, done: impl Fn(&Reply) -> bool) -> Reply {
+        let deadline = Instant::now() + START_TIMEOUT;
+        let mut last = None;
+        loop {
+            self.assert_running(&format!("waiting for /healthz: {what}"));
+            if let Ok(Some(reply)) = timeout_at(deadline, self.healthz()).await {
+                if done(&reply) {
+                    return reply;
+                }
+                last = Some(reply.describe());
+            }
+            if Instant::now() >= deadline {
+                self.stderr.take_ready();
+                panic!(
+                    "timed out after {START_TIMEOUT:?} waiting for /healthz: {what}; last answer \
+                     {last:?}; stderr:\n{}",
+                    self.stderr.text()
+                );
+            }
+            tokio::time::sleep(POLL_INTERVAL).await;
+        }
+    }
+
+    /// Waits for `/healthz` to answer 200 and returns its body (`ok revision N`).
+    pub async fn wait_healthy(&mut self) -> String {
+        self.wait_healthz_until("200", |r| r.status == 200)
+            .await
+            .text()
+    }
+
+    /// Sends SIGTERM.
+    pub fn sigterm(&self) {
+        #[allow(unsafe_code)]
+        // SAFETY: kill(2) with a pid we spawned and still own (not yet reaped) and a valid signal.
+        let rc = unsafe { libc::kill(self.pid(), libc::SIGTERM) };
+        assert_eq!(rc, 0, "kill(SIGTERM): {}", std::io::Error::last_os_error());
+    }
+
+    /// Waits for the process to exit, up to `limit`; panics (the process is killed on drop)
+    /// otherwise.
+    pub async fn wait_exit(&mut self, limit: Duration) -> ExitStatus {
+        let deadline = Instant::now() + limit;
+        loop {
+            if let Some(status) = self.try_status() {
+                return status;
+            }
+            if Instant::now() >= deadline {
+                self.stderr.take_ready();
+                panic!(
+                    "fulcrum did not exit within {limit:?}; stderr:\n{}",
+                    self.stderr.text()
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
+    /// SIGTERM, then the exit status, which must be success.
+    pub async fn stop(&mut self) {
+        self.sigterm();
+        let status = self.wait_exit(EXIT_TIMEOUT).await;
+        self.stderr.take_ready();
+        assert!(
+            status.success(),
+            "fulcrum exited with {status} after SIGTERM; stderr:\n{}",
+            self.stderr.text()
+        );
+    }
+}
+
+impl Drop for Fulcrum {
+    fn drop(&mut self) {
+        if self.try_status().is_none() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+        if std::thread::panicking() {
+            self.stdout.take_ready();
+            self.stderr.take_ready();
+            eprintln!(
+                "--- fulcrum stdout ---\n{}--- fulcrum stderr ---\n{}",
+                self.stdout.text(),
+                self.stderr.text()
+            );
+        }
+    }
+}

@@ -1,0 +1,696 @@
+//! `fulcrum serve` as a user runs it: the real binary in a child process, real sockets on
+//! loopback. Each test has its own data dir, API port and listener address, so they run side by
+//! side.
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::ffi::OsStr;
+use std::net::{IpAddr, SocketAddr};
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+use std::time::Duration;
+
+use common::{bind_address, Fulcrum, Serve, EXIT_TIMEOUT};
+use fulcrum_model::{HealthCheck, InstanceId, Listener, Protocol};
+use fulcrum_store::Store;
+use fulcrum_testkit::{
+    certs_from_pem, client_tls_config, eventually, http_get, https_get, Backend, Conn,
+};
+use tokio::time::Instant;
+
+/// The demo's fixed listener ports.
+const DEMO_HTTP: u16 = 8080;
+const DEMO_HTTPS: u16 = 8443;
+
+fn mode(path: &Path) -> u32 {
+    std::fs::metadata(path)
+        .unwrap_or_else(|e| panic!("stat {}: {e}", path.display()))
+        .permissions()
+        .mode()
+        & 0o777
+}
+
+/// Starts `serve --demo` and waits for the `curl` line it prints once both instances are in
+/// service; returns the node and that line.
+async fn start_demo(dir: &Path, bind: IpAddr) -> (Fulcrum, String) {
+    let mut node = Serve::new(dir, bind).demo().spawn();
+    let curl = node
+        .wait_stdout("the demo's curl line", |l| l.contains("curl "))
+        .await;
+    (node, curl)
+}
+
+/// Writes a load balancer `app` with an HTTP listener on `port` forwarding to `instance`
+/// (registered by its literal IP address), health-checked on `HTTP:<instance port>/health`,
+/// straight into the store of `dir`, as a node would find it on start.
+fn seed_state(dir: &Path, port: u16, instance: SocketAddr) {
+    let store = Store::open(dir).expect("open the store");
+    store
+        .update(|state| {
+            let listener = Listener::new(Protocol::Http, port, Protocol::Http, instance.port());
+            state.create_load_balancer("app", vec![listener], 0)?;
+            state.configure_health_check(
+                "app",
+                HealthCheck {
+                    target: format!("HTTP:{}/health", instance.port()).parse()?,
+                    interval_secs: 5,
+                    timeout_secs: 2,
+                    healthy_threshold: 2,
+                    unhealthy_threshold: 2,
+                },
+            )?;
+            state.register_instances("app", &[InstanceId::parse(&instance.ip().to_string())?])
+        })
+        .expect("write the state");
+}
+
+/// Polls the balancer until `GET /` through `addr` reaches an instance (200).
+async fn wait_in_service(addr: SocketAddr) {
+    eventually(
+        &format!("an instance in service behind {addr}"),
+        Duration::from_secs(20),
+        || async move {
+            http_get(addr, "/", &[])
+                .await
+                .is_ok_and(|r| r.status == 200)
+        },
+    )
+    .await;
+}
+
+/// Checks what the demo instance reports about a request that came through `port`.
+fn check_demo_reply(reply: &fulcrum_testkit::Reply, proto: &str, port: u16) -> String {
+    assert_eq!(reply.status, 200, "{}", reply.describe());
+    let instance = reply.instance();
+    assert!(
+        instance == "demo-1" || instance == "demo-2",
+        "unexpected instance {instance}: {}",
+        reply.describe()
+    );
+    assert_eq!(
+        reply.header("x-forwarded-proto"),
+        Some(proto),
+        "{}",
+        reply.describe()
+    );
+    let port = port.to_string();
+    assert_eq!(
+        reply.header("x-forwarded-port"),
+        Some(port.as_str()),
+        "{}",
+        reply.describe()
+    );
+    let xff = reply.header("x-forwarded-for").unwrap_or_default();
+    assert!(
+        xff.ends_with("127.0.0.1"),
+        "x-forwarded-for should end with the client's address: {}",
+        reply.describe()
+    );
+    instance
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn demo_serves_https_http_and_h2_from_both_instances() {
+    let dir = tempfile::tempdir().unwrap();
+    let bind = bind_address();
+    let (mut node, curl) = start_demo(dir.path(), bind).await;
+
+    let cert_path = dir.path().join("demo-cert.pem");
+    let expected = format!("--cacert {}", cert_path.display());
+    assert!(
+        curl.contains(&expected),
+        "curl line {curl:?} lacks {expected:?}"
+    );
+    assert!(
+        curl.contains("https://localhost:8443/"),
+        "curl line {curl:?} lacks the URL"
+    );
+    let resolve = format!("--resolve localhost:8443:{bind}");
+    assert!(
+        curl.contains(&resolve),
+        "curl line {curl:?} lacks {resolve:?}"
+    );
+    node.wait_healthy().await;
+
+    let cert_pem = std::fs::read_to_string(&cert_path).expect("read demo-cert.pem");
+    let https = SocketAddr::new(bind, DEMO_HTTPS);
+    let http = SocketAddr::new(bind, DEMO_HTTP);
+
+    // HTTPS over HTTP/1.1, a new connection each time: the instances take turns.
+    let h1 = client_tls_config(&cert_pem, &[b"http/1.1"]);
+    let mut seen = BTreeSet::new();
+    for i in 0..4 {
+        let reply = https_get(https, "localhost", h1.clone(), &format!("/tls/{i}"), &[])
+            .await
+            .expect("HTTPS GET through the demo");
+        assert_eq!(reply.version, http::Version::HTTP_11);
+        assert_eq!(
+            reply.peer_cert_der.as_deref(),
+            Some(certs_from_pem(&cert_pem)[0].as_ref()),
+            "the balancer serves the demo certificate"
+        );
+        seen.insert(check_demo_reply(&reply, "https", DEMO_HTTPS));
+    }
+    assert_eq!(
+        seen.len(),
+        2,
+        "both instances answer on :8443, saw {seen:?}"
+    );
+
+    // Plain HTTP on :8080, with its own round-robin cursor.
+    let mut seen = BTreeSet::new();
+    for i in 0..4 {
+        let reply = http_get(http, &format!("/plain/{i}"), &[])
+            .await
+            .expect("HTTP GET through the demo");
+        seen.insert(check_demo_reply(&reply, "http", DEMO_HTTP));
+    }
+    assert_eq!(
+        seen.len(),
+        2,
+        "both instances answer on :8080, saw {seen:?}"
+    );
+
+    // h2, chosen by ALPN; several streams on one connection still alternate.
+    let h2 = client_tls_config(&cert_pem, &[b"h2", b"http/1.1"]);
+    let mut conn = Conn::https(https, "localhost", h2)
+        .await
+        .expect("h2 connect");
+    assert_eq!(conn.alpn(), Some(&b"h2"[..]));
+    assert!(conn.is_h2());
+    let mut seen = BTreeSet::new();
+    for i in 0..4 {
+        let reply = conn.get(&format!("/h2/{i}"), &[]).await.expect("h2 GET");
+        assert_eq!(reply.version, http::Version::HTTP_2, "{}", reply.describe());
+        seen.insert(check_demo_reply(&reply, "https", DEMO_HTTPS));
+    }
+    assert_eq!(seen.len(), 2, "both instances answer over h2, saw {seen:?}");
+    drop(conn);
+
+    node.stop().await;
+}
+
+/// Parses `DIR/credentials`: (profile line, access key id, secret).
+fn read_credentials(path: &Path) -> (String, String, String) {
+    let text = std::fs::read_to_string(path).expect("read the credentials file");
+    let mut lines = text.lines();
+    let profile = lines.next().unwrap_or_default().trim().to_owned();
+    let value = |key: &str| {
+        text.lines()
+            .filter_map(|l| l.split_once('='))
+            .find(|(k, _)| k.trim() == key)
+            .map(|(_, v)| v.trim().to_owned())
+            .unwrap_or_else(|| panic!("{key} missing from the credentials file:\n{text}"))
+    };
+    (
+        profile,
+        value("aws_access_key_id"),
+        value("aws_secret_access_key"),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn first_start_writes_admin_credentials_once_and_never_prints_the_secret() {
+    let dir = tempfile::tempdir().unwrap();
+    let bind = bind_address();
+    let path = dir.path().join("credentials");
+
+    let mut node = Serve::new(dir.path(), bind).spawn();
+    node.wait_healthy().await;
+    assert_eq!(
+        mode(&path),
+        0o600,
+        "credentials must be readable by the owner only"
+    );
+    let (profile, id, secret) = read_credentials(&path);
+    assert_eq!(profile, "[fulcrum]");
+    assert!(
+        id.len() == 20
+            && id.starts_with("AKIA")
+            && id[4..]
+                .bytes()
+                .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit()),
+        "access key id {id:?} should be AKIA and 16 uppercase letters or digits"
+    );
+    assert!(
+        secret.len() >= 40,
+        "secret too short: {} chars",
+        secret.len()
+    );
+    node.stop().await;
+    let stdout = node.stdout.read_to_end(EXIT_TIMEOUT).await;
+    let stderr = node.stderr.read_to_end(EXIT_TIMEOUT).await;
+    assert!(
+        stdout.contains(&path.display().to_string()),
+        "stdout should say where the credentials are:\n{stdout}"
+    );
+    assert!(
+        !stdout.contains(&secret),
+        "stdout shows the secret:\n{stdout}"
+    );
+    assert!(
+        !stderr.contains(&secret),
+        "the log shows the secret:\n{stderr}"
+    );
+    let first = std::fs::read_to_string(&path).unwrap();
+
+    // A second start on the same data dir keeps the key it has.
+    let mut again = Serve::new(dir.path(), bind).spawn();
+    again.wait_healthy().await;
+    again.stop().await;
+    let stdout = again.stdout.read_to_end(EXIT_TIMEOUT).await;
+    let stderr = again.stderr.read_to_end(EXIT_TIMEOUT).await;
+    let (_, id_again, secret_again) = read_credentials(&path);
+    assert_eq!(id_again, id, "the admin key was replaced on restart");
+    assert_eq!(secret_again, secret);
+    assert_eq!(std::fs::read_to_string(&path).unwrap(), first);
+    assert_eq!(mode(&path), 0o600);
+    assert!(
+        !stdout.contains(&secret),
+        "stdout shows the secret:\n{stdout}"
+    );
+    assert!(
+        !stderr.contains(&secret),
+        "the log shows the secret:\n{stderr}"
+    );
+}
+
+/// Every file in `dir` (not recursive) with its contents.
+fn data_files(dir: &Path) -> Vec<(String, Vec<u8>)> {
+    let mut files: Vec<(String, Vec<u8>)> = std::fs::read_dir(dir)
+        .expect("list the data dir")
+        .map(|e| e.expect("a dir entry").path())
+        .filter(|p| p.is_file())
+        .map(|p| {
+            let name = p.file_name().unwrap().to_string_lossy().into_owned();
+            (name, std::fs::read(&p).expect("read a data file"))
+        })
+        .collect();
+    files.sort();
+    files
+}
+
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack.windows(needle.len()).any(|w| w == needle)
+}
+
+/// Checks the data dir: the master key for its owner only, and no private key in plain text
+/// anywhere, while the (public) certificate body is there, which shows the files were read.
+fn check_keys_at_rest(dir: &Path) {
+    assert_eq!(mode(&dir.join("master.key")), 0o600);
+    assert_eq!(
+        mode(dir),
+        0o700,
+        "a data dir fulcrum creates is for its owner only"
+    );
+    let files = data_files(dir);
+    let names: Vec<&str> = files.iter().map(|(n, _)| n.as_str()).collect();
+    assert!(names.contains(&"fulcrum.db"), "files: {names:?}");
+    for (name, bytes) in &files {
+        assert!(
+            !contains(bytes, b"PRIVATE KEY"),
+            "{name} holds a private key in plain text"
+        );
+    }
+    let db: Vec<u8> = files
+        .iter()
+        .filter(|(n, _)| n.starts_with("fulcrum.db"))
+        .flat_map(|(_, b)| b.iter().copied())
+        .collect();
+    assert!(
+        contains(&db, b"BEGIN CERTIFICATE"),
+        "the demo certificate should be in the store ({names:?})"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn private_keys_are_not_stored_in_plain_text() {
+    let tmp = tempfile::tempdir().unwrap();
+    // A data dir that fulcrum creates itself (an existing one keeps its mode).
+    let dir = tmp.path().join("data");
+    let bind = bind_address();
+    let (mut node, _) = start_demo(&dir, bind).await;
+    node.wait_healthy().await;
+    check_keys_at_rest(&dir);
+    node.stop().await;
+    check_keys_at_rest(&dir);
+    let stderr = node.stderr.read_to_end(EXIT_TIMEOUT).await;
+    let stdout = node.stdout.read_to_end(EXIT_TIMEOUT).await;
+    assert!(
+        !stderr.contains("PRIVATE KEY"),
+        "the log shows a key:\n{stderr}"
+    );
+    assert!(
+        !stdout.contains("PRIVATE KEY"),
+        "stdout shows a key:\n{stdout}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn state_survives_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let bind = bind_address();
+    let (mut node, _) = start_demo(dir.path(), bind).await;
+    let before = node.wait_healthy().await;
+    assert!(before.starts_with("ok revision "), "{before:?}");
+    let revision: u64 = before["ok revision ".len()..].trim().parse().unwrap();
+    assert!(revision > 0, "the demo committed a revision: {before:?}");
+    let cert_pem = std::fs::read_to_string(dir.path().join("demo-cert.pem")).unwrap();
+    node.stop().await;
+
+    // Without --demo: the instances are gone, the load balancer and its certificate are not.
+    let mut node = Serve::new(dir.path(), bind).spawn();
+    let after = node.wait_healthy().await;
+    assert_eq!(
+        after, before,
+        "the restarted node should apply the same revision"
+    );
+
+    let reply = http_get(SocketAddr::new(bind, DEMO_HTTP), "/", &[])
+        .await
+        .expect("the HTTP listener is back");
+    assert_eq!(reply.status, 503, "{}", reply.describe());
+    assert!(reply.text().starts_with("503"), "{}", reply.describe());
+
+    // The TLS listener is back with the demo certificate, whose sealed key was unsealed.
+    let tls = client_tls_config(&cert_pem, &[b"http/1.1"]);
+    let reply = https_get(
+        SocketAddr::new(bind, DEMO_HTTPS),
+        "localhost",
+        tls,
+        "/",
+        &[],
+    )
+    .await
+    .expect("the HTTPS listener is back");
+    assert_eq!(reply.status, 503, "{}", reply.describe());
+    node.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_lets_in_flight_requests_finish_and_refuses_new_connections() {
+    let backend = Backend::start("slow").await;
+    let dir = tempfile::tempdir().unwrap();
+    let bind = bind_address();
+    let lb = SocketAddr::new(bind, 8080);
+    seed_state(dir.path(), lb.port(), backend.addr());
+
+    let mut node = Serve::new(dir.path(), bind).spawn();
+    node.wait_healthy().await;
+    wait_in_service(lb).await;
+
+    let slow = tokio::spawn(async move { http_get(lb, "/delay/3000", &[]).await });
+    let b = backend.clone();
+    eventually(
+        "the slow request at the instance",
+        Duration::from_secs(5),
+        || {
+            let b = b.clone();
+            async move { b.in_flight() == 1 }
+        },
+    )
+    .await;
+    let sent = Instant::now();
+    node.sigterm();
+
+    // The listener closes at once, while the request is still being served.
+    eventually(
+        "new connections refused after SIGTERM",
+        Duration::from_secs(2),
+        || async move { tokio::net::TcpStream::connect(lb).await.is_err() },
+    )
+    .await;
+    assert_eq!(
+        backend.in_flight(),
+        1,
+        "the listener should close before the request ends"
+    );
+    assert!(
+        node.try_status().is_none(),
+        "fulcrum exited before the drain"
+    );
+
+    let reply = tokio::time::timeout(Duration::from_secs(10), slow)
+        .await
+        .expect("the in-flight request ends")
+        .expect("the request task")
+        .expect("the in-flight request completes through the drain");
+    assert_eq!(reply.status, 200, "{}", reply.describe());
+    assert_eq!(reply.instance(), "slow");
+
+    let status = node.wait_exit(EXIT_TIMEOUT).await;
+    assert!(status.success(), "exit status after the drain: {status}");
+    assert!(
+        sent.elapsed() < Duration::from_secs(8),
+        "exited {:?} after SIGTERM",
+        sent.elapsed()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn drain_timeout_bounds_the_drain() {
+    let backend = Backend::start("stuck").await;
+    let dir = tempfile::tempdir().unwrap();
+    let bind = bind_address();
+    let lb = SocketAddr::new(bind, 8080);
+    seed_state(dir.path(), lb.port(), backend.addr());
+
+    let mut node = Serve::new(dir.path(), bind)
+        .args(&["--drain-timeout", "1"])
+        .spawn();
+    node.wait_healthy().await;
+    wait_in_service(lb).await;
+
+    let slow = tokio::spawn(async move { http_get(lb, "/delay/5000", &[]).await });
+    let b = backend.clone();
+    eventually(
+        "the slow request at the instance",
+        Duration::from_secs(5),
+        || {
+            let b = b.clone();
+            async move { b.in_flight() == 1 }
+        },
+    )
+    .await;
+    let sent = Instant::now();
+    node.sigterm();
+    let status = node.wait_exit(Duration::from_secs(4)).await;
+    let took = sent.elapsed();
+    assert!(
+        status.success(),
+        "exit status after the drain deadline: {status}"
+    );
+    assert!(
+        took >= Duration::from_millis(900),
+        "exited after {took:?}, before the 1 s drain deadline"
+    );
+    assert!(took < Duration::from_secs(3), "exited after {took:?}");
+
+    // The request that outlived the deadline was cut, not answered.
+    let cut = tokio::time::timeout(Duration::from_secs(10), slow)
+        .await
+        .expect("the cut request ends")
+        .expect("the request task");
+    assert!(
+        cut.as_ref().map_or(true, |r| r.status != 200),
+        "a request cut by the drain deadline got {:?}",
+        cut.map(|r| r.describe())
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn healthz_reports_a_listener_that_cannot_bind() {
+    let dir = tempfile::tempdir().unwrap();
+    let bind = bind_address();
+    // Someone else holds the port.
+    let squatter = std::net::TcpListener::bind((bind, 0)).expect("bind the squatter");
+    let port = squatter.local_addr().unwrap().port();
+    seed_state(dir.path(), port, fulcrum_testkit::closed_port());
+
+    let mut node = Serve::new(dir.path(), bind).spawn();
+    let reply = node
+        .wait_healthz_until("the state applied", |r| !r.text().starts_with("starting"))
+        .await;
+    assert_eq!(reply.status, 503, "{}", reply.describe());
+    let body = reply.text();
+    let expected = format!("listener {port}: cannot listen on {bind}:{port}");
+    assert!(body.contains(&expected), "{body:?} lacks {expected:?}");
+    assert!(
+        body.to_ascii_lowercase().contains("in use"),
+        "{body:?} should say the address is in use"
+    );
+    node.stop().await;
+    drop(squatter);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_api_address_is_refused_clearly() {
+    let dir = tempfile::tempdir().unwrap();
+    let data_dir = dir.path().join("data");
+    let mut node = Fulcrum::spawn(&[
+        OsStr::new("serve"),
+        OsStr::new("--data-dir"),
+        data_dir.as_os_str(),
+        OsStr::new("--api"),
+        OsStr::new("nonsense"),
+    ]);
+    let status = node.wait_exit(EXIT_TIMEOUT).await;
+    let stderr = node.stderr.read_to_end(EXIT_TIMEOUT).await;
+    assert!(!status.success(), "exit status {status}");
+    assert!(
+        stderr.contains("--api") && stderr.contains("nonsense"),
+        "the message should name the flag and the value:\n{stderr}"
+    );
+    assert!(!data_dir.exists(), "nothing is created on a usage error");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn data_dir_that_is_a_file_is_refused_naming_it() {
+    let file = tempfile::NamedTempFile::new().unwrap();
+    let path = file.path().display().to_string();
+    let api = fulcrum_testkit::closed_port().to_string();
+    let bind = bind_address().to_string();
+    let mut node = Fulcrum::spawn(&["serve", "--data-dir", &path, "--api", &api, "--bind", &bind]);
+    let status = node.wait_exit(EXIT_TIMEOUT).await;
+    let stderr = node.stderr.read_to_end(EXIT_TIMEOUT).await;
+    assert!(!status.success(), "exit status {status}");
+    assert!(
+        stderr.contains(&path),
+        "the message should name {path}:\n{stderr}"
+    );
+    assert!(
+        !stderr.contains("panicked"),
+        "a bad data dir is an error, not a crash:\n{stderr}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn api_address_in_use_is_refused_naming_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let api = taken.local_addr().unwrap().to_string();
+    let data_dir = dir.path().join("data").display().to_string();
+    let bind = bind_address().to_string();
+    let mut node = Fulcrum::spawn(&[
+        "serve",
+        "--data-dir",
+        &data_dir,
+        "--api",
+        &api,
+        "--bind",
+        &bind,
+    ]);
+    let status = node.wait_exit(EXIT_TIMEOUT).await;
+    let stderr = node.stderr.read_to_end(EXIT_TIMEOUT).await;
+    assert!(!status.success(), "exit status {status}");
+    assert!(
+        stderr.contains(&format!("cannot listen on the API address {api}")),
+        "the message should name {api}:\n{stderr}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+
+async fn store_error_names_the_os_error_once() {
+    let file = tempfile::NamedTempFile::new().unwrap();
+    let path = file.path().display().to_string();
+    let api = fulcrum_testkit::closed_port().to_string();
+    let bind = bind_address().to_string();
+    let mut node = Fulcrum::spawn(&["serve", "--data-dir", &path, "--api", &api, "--bind", &bind]);
+    let status = node.wait_exit(EXIT_TIMEOUT).await;
+    let stderr = node.stderr.read_to_end(EXIT_TIMEOUT).await;
+    assert!(!status.success(), "exit status {status}");
+    let line = stderr
+        .lines()
+        .find(|l| l.starts_with("fulcrum: "))
+        .unwrap_or_else(|| panic!("no error line:\n{stderr}"));
+    assert_eq!(
+        line.matches("(os error").count(),
+        1,
+        "the cause should be given once: {line}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+
+async fn sigterm_while_the_demo_is_starting_still_exits_cleanly() {
+    let dir = tempfile::tempdir().unwrap();
+    let bind = bind_address();
+    // At the real health-check pace, the demo instances need about 5 s to come in service; the
+    // listeners are open long before.
+    let mut node = Serve::new(dir.path(), bind).demo().time_scale(1).spawn();
+    node.wait_healthy().await;
+    let http = SocketAddr::new(bind, DEMO_HTTP);
+    eventually(
+        "the demo listener open",
+        Duration::from_secs(10),
+        || async move { tokio::net::TcpStream::connect(http).await.is_ok() },
+    )
+    .await;
+    assert!(
+        !node.stdout.text().contains("curl "),
+        "the demo should still be starting"
+    );
+    node.sigterm();
+    let status = node.wait_exit(EXIT_TIMEOUT).await;
+    assert!(
+        status.success(),
+        "a node with open listeners should drain and exit 0 on SIGTERM, got {status}"
+    );
+}
+
+/// SIGTERMs `node` while `client` holds a connection with no request in flight: the node must
+/// exit 0 within 3 s rather than wait for that client.
+async fn assert_exits_promptly_despite(node: &mut Fulcrum, client: tokio::net::TcpStream) {
+    let limit = Duration::from_secs(3);
+    let sent = Instant::now();
+    node.sigterm();
+    let status = node.wait_exit(limit).await;
+    drop(client);
+    assert!(status.success(), "exit status {status}");
+    assert!(
+        sent.elapsed() < limit,
+        "exited {:?} after SIGTERM",
+        sent.elapsed()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_does_not_wait_for_a_silent_plain_http_client() {
+    let dir = tempfile::tempdir().unwrap();
+    let bind = bind_address();
+    let (mut node, _) = start_demo(dir.path(), bind).await;
+    let silent = tokio::net::TcpStream::connect(SocketAddr::new(bind, DEMO_HTTP))
+        .await
+        .expect("connect");
+    assert_exits_promptly_despite(&mut node, silent).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+
+async fn sigterm_does_not_wait_for_a_half_sent_request_head() {
+    use tokio::io::AsyncWriteExt;
+    let dir = tempfile::tempdir().unwrap();
+    let bind = bind_address();
+    let (mut node, _) = start_demo(dir.path(), bind).await;
+    let mut slow = tokio::net::TcpStream::connect(SocketAddr::new(bind, DEMO_HTTP))
+        .await
+        .expect("connect");
+    slow.write_all(b"GET / HTTP/1.1\r\nHost: localhost\r\n")
+        .await
+        .expect("send half a request head");
+    assert_exits_promptly_despite(&mut node, slow).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+
+async fn sigterm_does_not_wait_for_a_silent_tls_client() {
+    let dir = tempfile::tempdir().unwrap();
+    let bind = bind_address();
+    let (mut node, _) = start_demo(dir.path(), bind).await;
+    let silent = tokio::net::TcpStream::connect(SocketAddr::new(bind, DEMO_HTTPS))
+        .await
+        .expect("connect");
+    assert_exits_promptly_despite(&mut node, silent).await;
+}
