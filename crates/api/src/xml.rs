@@ -15,6 +15,13 @@ impl Xml {
         Xml { buf }
     }
 
+    /// Starts the answer of `action` with its `<{action}Result>` open.
+    pub fn result(action: &str, namespace: &str) -> Xml {
+        let mut x = Xml::response(action, namespace);
+        x.open(&format!("{action}Result"));
+        x
+    }
+
     pub fn open(&mut self, tag: &str) -> &mut Self {
         let _ = write!(self.buf, "<{tag}>");
         self
@@ -77,6 +84,12 @@ impl Xml {
         );
         self.buf
     }
+}
+
+/// Closes the result element of `action`; the caller then finishes the document.
+pub fn done(mut x: Xml, action: &str) -> Xml {
+    x.close(&format!("{action}Result"));
+    x
 }
 
 pub fn escape_into(out: &mut String, text: &str) {

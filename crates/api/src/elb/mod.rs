@@ -73,16 +73,10 @@ pub(crate) fn dispatch(call: &Call<'_>, action: &str) -> Result<String, ApiError
 
 /// Starts the XML answer of `action` with its `<{action}Result>` open.
 pub(crate) fn answer(action: &str) -> Xml {
-    let mut x = Xml::response(action, ELB_NAMESPACE);
-    x.open(&format!("{action}Result"));
-    x
+    Xml::result(action, ELB_NAMESPACE)
 }
 
-/// Closes the result element; the caller then finishes the document.
-pub(crate) fn done(mut x: Xml, action: &str) -> Xml {
-    x.close(&format!("{action}Result"));
-    x
-}
+pub(crate) use crate::xml::done;
 
 /// The `LoadBalancerName` parameter, checked.
 pub(crate) fn lb_name(params: &Params) -> Result<LbName, ApiError> {

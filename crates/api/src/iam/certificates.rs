@@ -1,0 +1,168 @@
+//! Server certificates: upload (checked by the TLS engine), get (never the key), list, rename,
+//! delete (refused while a listener uses it), tags.
+
+use fulcrum_control::{prepare_certificate, CertificateUpload};
+use fulcrum_model::{ModelError, PrivateKeyPem, ServerCertificate, Tag};
+
+use super::{answer, page, page_end};
+use crate::arn::certificate_arn;
+use crate::error::ApiError;
+use crate::time::iso8601;
+use crate::xml::{done, Xml};
+use crate::Call;
+
+/// IAM reports a missing certificate as `NoSuchEntity` (ELB says `CertificateNotFound`).
+fn iam_error(e: ApiError) -> ApiError {
+    if e.code == "CertificateNotFound" {
+        ApiError::new("NoSuchEntity", e.message)
+    } else {
+        e
+    }
+}
+
+fn not_found(name: &str) -> ApiError {
+    ApiError::new(
+        "NoSuchEntity",
+        format!("The Server Certificate with name {name} cannot be found."),
+    )
+}
+
+fn tags(call: &Call<'_>) -> Result<Vec<Tag>, ApiError> {
+    call.params
+        .members("Tags")?
+        .iter()
+        .map(|m| {
+            Ok(Tag {
+                key: m.required("Key")?.to_owned(),
+                value: m.get("Value").unwrap_or("").to_owned(),
+            })
+        })
+        .collect()
+}
+
+fn metadata(x: &mut Xml, call: &Call<'_>, c: &ServerCertificate) {
+    x.text("Path", &c.path)
+        .text("ServerCertificateName", &c.name)
+        .text("ServerCertificateId", &c.id)
+        .text("Arn", certificate_arn(&call.api.account, c))
+        .text("UploadDate", iso8601(c.upload_date))
+        .text("Expiration", iso8601(c.expiration));
+}
+
+fn write_tags(x: &mut Xml, tags: &[Tag]) {
+    x.list("Tags", tags, |x, t| {
+        x.text("Key", &t.key).text("Value", &t.value);
+    });
+}
+
+fn update<T>(call: &Call<'_>, change: impl FnOnce(&mut fulcrum_model::State) -> Result<T, ModelError>) -> Result<T, ApiError> {
+    call.api.store.update(change).map_err(|e| iam_error(e.into()))
+}
+
+pub(crate) fn upload(call: &Call<'_>) -> Result<Xml, ApiError> {
+    let p = call.params;
+    let upload = CertificateUpload {
+        name: p.required("ServerCertificateName")?.to_owned(),
+        path: p.get("Path").map(str::to_owned),
+        body_pem: p.required("CertificateBody")?.to_owned(),
+        private_key_pem: PrivateKeyPem::new(p.required("PrivateKey")?.to_owned()),
+        chain_pem: p.get("CertificateChain").map(str::to_owned),
+        tags: tags(call)?,
+    };
+    if call.api.store.snapshot().state.certificate_by_name(&upload.name).is_some() {
+        return Err(ApiError::new(
+            "EntityAlreadyExists",
+            format!("The Server Certificate with name {} already exists.", upload.name),
+        ));
+    }
+    let cert = prepare_certificate(upload, call.now)?;
+    let shown = ServerCertificate {
+        private_key: PrivateKeyPem::default(),
+        ..cert.clone()
+    };
+    update(call, |s| s.add_certificate(cert))?;
+    let mut x = answer("UploadServerCertificate");
+    x.open("ServerCertificateMetadata");
+    metadata(&mut x, call, &shown);
+    x.close("ServerCertificateMetadata");
+    write_tags(&mut x, &shown.tags);
+    Ok(done(x, "UploadServerCertificate"))
+}
+
+pub(crate) fn get(call: &Call<'_>) -> Result<Xml, ApiError> {
+    let name = call.params.required("ServerCertificateName")?;
+    let snapshot = call.api.store.snapshot();
+    let c = snapshot.state.certificate_by_name(name).ok_or_else(|| not_found(name))?;
+    let mut x = answer("GetServerCertificate");
+    x.open("ServerCertificate").open("ServerCertificateMetadata");
+    metadata(&mut x, call, c);
+    x.close("ServerCertificateMetadata")
+        .text("CertificateBody", &c.body_pem)
+        .opt_text("CertificateChain", c.chain_pem.as_ref());
+    write_tags(&mut x, &c.tags);
+    x.close("ServerCertificate");
+    Ok(done(x, "GetServerCertificate"))
+}
+
+pub(crate) fn list(call: &Call<'_>) -> Result<Xml, ApiError> {
+    let prefix = call.params.get("PathPrefix").unwrap_or("/");
+    let (start, max) = page(call)?;
+    let snapshot = call.api.store.snapshot();
+    let mut all: Vec<&ServerCertificate> = snapshot
+        .state
+        .certificates
+        .values()
+        .filter(|c| c.path.starts_with(prefix))
+        .collect();
+    // A stable order, so that markers mean the same thing from page to page.
+    all.sort_by(|a, b| (&a.path, &a.name).cmp(&(&b.path, &b.name)));
+    let shown: Vec<_> = all.iter().skip(start).take(max).collect();
+    let mut x = answer("ListServerCertificates");
+    x.list("ServerCertificateMetadataList", &shown, |x, c| metadata(x, call, c));
+    page_end(&mut x, start, shown.len(), all.len());
+    Ok(done(x, "ListServerCertificates"))
+}
+
+pub(crate) fn update_certificate(call: &Call<'_>) -> Result<Xml, ApiError> {
+    let p = call.params;
+    let name = p.required("ServerCertificateName")?;
+    let new_name = p.get("NewServerCertificateName");
+    let new_path = p.get("NewPath");
+    update(call, |s| s.update_certificate(name, new_name, new_path))?;
+    Ok(done(answer("UpdateServerCertificate"), "UpdateServerCertificate"))
+}
+
+
+pub(crate) fn delete(call: &Call<'_>) -> Result<Xml, ApiError> {
+    let name = call.params.required("ServerCertificateName")?;
+    update(call, |s| s.delete_certificate(name))?;
+    Ok(done(answer("DeleteServerCertificate"), "DeleteServerCertificate"))
+}
+
+pub(crate) fn tag(call: &Call<'_>) -> Result<Xml, ApiError> {
+    let name = call.params.required("ServerCertificateName")?;
+    let tags = tags(call)?;
+    update(call, |s| s.tag_certificate(name, &tags))?;
+    Ok(done(answer("TagServerCertificate"), "TagServerCertificate"))
+}
+
+pub(crate) fn untag(call: &Call<'_>) -> Result<Xml, ApiError> {
+    let name = call.params.required("ServerCertificateName")?;
+    let keys = call.params.strings("TagKeys")?;
+    update(call, |s| s.untag_certificate(name, &keys))?;
+    Ok(done(answer("UntagServerCertificate"), "UntagServerCertificate"))
+}
+
+pub(crate) fn list_tags(call: &Call<'_>) -> Result<Xml, ApiError> {
+    let name = call.params.required("ServerCertificateName")?;
+    let (start, max) = page(call)?;
+    let snapshot = call.api.store.snapshot();
+    let c = snapshot.state.certificate_by_name(name).ok_or_else(|| not_found(name))?;
+    let shown: Vec<&Tag> = c.tags.iter().skip(start).take(max).collect();
+    let mut x = answer("ListServerCertificateTags");
+    x.list("Tags", &shown, |x, t| {
+        x.text("Key", &t.key).text("Value", &t.value);
+    });
+    page_end(&mut x, start, shown.len(), c.tags.len());
+    Ok(done(x, "ListServerCertificateTags"))
+}
