@@ -15,14 +15,25 @@ async fn https_terminates_tls_and_forwards_h1_and_h2() {
     let cert = node.certificate("www", &["www.example.test"]).await;
     let (backends, port) = node.backends(1).await;
     let lb_port = node.port();
-    node.load_balancer("web", vec![https(lb_port, port, &[&cert])], &backends).await;
+    node.load_balancer("web", vec![https(lb_port, port, &[&cert])], &backends)
+        .await;
 
     for alpn in [&b"http/1.1"[..], b"h2"] {
-        let reply = https_get(node.addr(lb_port), "www.example.test", node.tls_client(&[alpn]), "/hello?x=1", &[])
-            .await
-            .unwrap();
+        let reply = https_get(
+            node.addr(lb_port),
+            "www.example.test",
+            node.tls_client(&[alpn]),
+            "/hello?x=1",
+            &[],
+        )
+        .await
+        .unwrap();
         assert_eq!(reply.status, 200, "{}", reply.describe());
-        let want = if alpn == b"h2" { http::Version::HTTP_2 } else { http::Version::HTTP_11 };
+        let want = if alpn == b"h2" {
+            http::Version::HTTP_2
+        } else {
+            http::Version::HTTP_11
+        };
         assert_eq!(reply.version, want);
         let seen = reply.json();
         assert_eq!(seen["path"], "/hello");
@@ -32,7 +43,10 @@ async fn https_terminates_tls_and_forwards_h1_and_h2() {
         let host = format!("www.example.test:{lb_port}");
         assert_eq!(reply.header("host"), Some(host.as_str()));
         assert_eq!(reply.header("x-forwarded-proto"), Some("https"));
-        assert_eq!(reply.header("x-forwarded-port"), Some(lb_port.to_string().as_str()));
+        assert_eq!(
+            reply.header("x-forwarded-port"),
+            Some(lb_port.to_string().as_str())
+        );
     }
 }
 
@@ -41,7 +55,11 @@ async fn sni_picks_the_certificate_and_wildcards_match_one_label() {
     let node = Node::start().await;
     let mut ids = Vec::new();
     let mut ders = Vec::new();
-    for (name, dns) in [("default", "default.test"), ("api", "api.example.test"), ("wild", "*.apps.test")] {
+    for (name, dns) in [
+        ("default", "default.test"),
+        ("api", "api.example.test"),
+        ("wild", "*.apps.test"),
+    ] {
         let (body, key) = node.ca.issue(&[dns]);
         ders.push(fulcrum_testkit::certs_from_pem(&body)[0].to_vec());
         ids.push(node.upload(name, body, key).await);
@@ -49,7 +67,8 @@ async fn sni_picks_the_certificate_and_wildcards_match_one_label() {
     let (backends, port) = node.backends(1).await;
     let lb_port = node.port();
     let certs: Vec<&str> = ids.iter().map(String::as_str).collect();
-    node.load_balancer("sni", vec![https(lb_port, port, &certs)], &backends).await;
+    node.load_balancer("sni", vec![https(lb_port, port, &certs)], &backends)
+        .await;
 
     let served = |name: &'static str| {
         let config = node.tls_client(&[b"http/1.1"]);
@@ -73,7 +92,8 @@ async fn forwarded_headers_cannot_be_spoofed() {
     let node = Node::start().await;
     let (backends, port) = node.backends(1).await;
     let lb_port = node.port();
-    node.load_balancer("fwd", vec![http(lb_port, port)], &backends).await;
+    node.load_balancer("fwd", vec![http(lb_port, port)], &backends)
+        .await;
     let reply = http_get(
         node.addr(lb_port),
         "/",
@@ -87,9 +107,15 @@ async fn forwarded_headers_cannot_be_spoofed() {
     .unwrap();
     // The client's claim is kept, the real address appended: the application trusts the last
     // entry, which only the balancer writes.
-    assert_eq!(reply.header("x-forwarded-for"), Some("203.0.113.7, 127.0.0.1"));
+    assert_eq!(
+        reply.header("x-forwarded-for"),
+        Some("203.0.113.7, 127.0.0.1")
+    );
     assert_eq!(reply.header("x-forwarded-proto"), Some("http"));
-    assert_eq!(reply.header("x-forwarded-port"), Some(lb_port.to_string().as_str()));
+    assert_eq!(
+        reply.header("x-forwarded-port"),
+        Some(lb_port.to_string().as_str())
+    );
 }
 
 #[tokio::test]
@@ -97,14 +123,19 @@ async fn round_robin_takes_turns() {
     let node = Node::start().await;
     let (backends, port) = node.backends(3).await;
     let lb_port = node.port();
-    node.load_balancer("rr", vec![http(lb_port, port)], &backends).await;
+    node.load_balancer("rr", vec![http(lb_port, port)], &backends)
+        .await;
     let mut conn = Conn::http(node.addr(lb_port)).await.unwrap();
     let mut seen = Vec::new();
     for _ in 0..9 {
         seen.push(conn.get("/", &[]).await.unwrap().instance());
     }
     for b in &backends {
-        assert_eq!(seen.iter().filter(|s| *s == b.name()).count(), 3, "{seen:?}");
+        assert_eq!(
+            seen.iter().filter(|s| *s == b.name()).count(),
+            3,
+            "{seen:?}"
+        );
     }
     // Consecutive requests never hit the same instance twice in a row.
     assert!(seen.windows(2).all(|w| w[0] != w[1]), "{seen:?}");
@@ -115,7 +146,8 @@ async fn least_outstanding_requests_avoids_the_busy_instance() {
     let node = Node::start().await;
     let (backends, port) = node.backends(2).await;
     let lb_port = node.port();
-    node.load_balancer("lor", vec![http(lb_port, port)], &backends).await;
+    node.load_balancer("lor", vec![http(lb_port, port)], &backends)
+        .await;
     node.change(|s| {
         s.set_attributes(
             "lor",
@@ -129,15 +161,28 @@ async fn least_outstanding_requests_avoids_the_busy_instance() {
     // Tie up one instance with slow requests...
     let addr = node.addr(lb_port);
     let slow: Vec<_> = (0..3)
-        .map(|_| tokio::spawn(async move { http_get(addr, "/delay/1500", &[]).await.unwrap().instance() }))
+        .map(|_| {
+            tokio::spawn(
+                async move { http_get(addr, "/delay/1500", &[]).await.unwrap().instance() },
+            )
+        })
         .collect();
     let busy_wait = backends.clone();
-    fulcrum_testkit::eventually("slow requests in flight", Duration::from_secs(5), move || {
-        let b = busy_wait.clone();
-        async move { b.iter().map(|b| b.in_flight()).sum::<u64>() == 3 }
-    })
+    fulcrum_testkit::eventually(
+        "slow requests in flight",
+        Duration::from_secs(5),
+        move || {
+            let b = busy_wait.clone();
+            async move { b.iter().map(|b| b.in_flight()).sum::<u64>() == 3 }
+        },
+    )
     .await;
-    let busy = backends.iter().max_by_key(|b| b.in_flight()).unwrap().name().to_owned();
+    let busy = backends
+        .iter()
+        .max_by_key(|b| b.in_flight())
+        .unwrap()
+        .name()
+        .to_owned();
     // ...then every quick request goes to the other one.
     for _ in 0..6 {
         let reply = http_get(addr, "/", &[]).await.unwrap();
@@ -153,7 +198,8 @@ async fn a_refused_connection_is_retried_on_another_instance() {
     let node = Node::start().await;
     let (backends, port) = node.backends(2).await;
     let lb_port = node.port();
-    node.load_balancer("retry", vec![http(lb_port, port)], &backends).await;
+    node.load_balancer("retry", vec![http(lb_port, port)], &backends)
+        .await;
     // The instance dies; health checks have not noticed yet (thresholds), yet no request fails.
     backends[0].stop().await;
     for _ in 0..6 {
@@ -168,7 +214,8 @@ async fn balancer_errors_502_503_504() {
     let node = Node::start().await;
     let (backends, port) = node.backends(1).await;
     let lb_port = node.port();
-    node.load_balancer("errs", vec![http(lb_port, port)], &backends).await;
+    node.load_balancer("errs", vec![http(lb_port, port)], &backends)
+        .await;
     node.change(|s| {
         s.set_attributes(
             "errs",
@@ -185,11 +232,15 @@ async fn balancer_errors_502_503_504() {
     assert_eq!(http_get(addr, "/close", &[]).await.unwrap().status, 502);
     // 504: the instance answers later than the idle timeout.
     let started = std::time::Instant::now();
-    assert_eq!(http_get(addr, "/delay/3000", &[]).await.unwrap().status, 504);
+    assert_eq!(
+        http_get(addr, "/delay/3000", &[]).await.unwrap().status,
+        504
+    );
     assert!(started.elapsed() < Duration::from_millis(2500));
     // 503: no instance in service.
     backends[0].set_healthy(false);
-    node.wait_state("errs", &ids(&backends)[0], HealthState::OutOfService).await;
+    node.wait_state("errs", &ids(&backends)[0], HealthState::OutOfService)
+        .await;
     assert_eq!(http_get(addr, "/", &[]).await.unwrap().status, 503);
 }
 
@@ -202,7 +253,13 @@ async fn an_instance_that_never_answers_gets_504_not_a_hang() {
     node.change(|s| {
         s.create_load_balancer("hole", vec![http(lb_port, hole.addr().port())], 0)?;
         s.configure_health_check("hole", fast_check(&format!("TCP:{}", hole.addr().port())))?;
-        s.set_attributes("hole", Attributes { idle_timeout_secs: 1, ..Attributes::default() })?;
+        s.set_attributes(
+            "hole",
+            Attributes {
+                idle_timeout_secs: 1,
+                ..Attributes::default()
+            },
+        )?;
         s.register_instances("hole", std::slice::from_ref(&id))
     })
     .await;

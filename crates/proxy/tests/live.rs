@@ -32,20 +32,30 @@ async fn health_moves_instances_out_of_and_back_into_service() {
     node.wait_state("hc", &ids[1], HealthState::InService).await;
 
     backends[0].set_healthy(false);
-    node.wait_state("hc", &ids[0], HealthState::OutOfService).await;
+    node.wait_state("hc", &ids[0], HealthState::OutOfService)
+        .await;
     let failed = node.health("hc", &ids[0]).unwrap();
     assert_eq!(failed.reason_code, "Instance");
     assert!(failed.description.contains("503"), "{failed:?}");
     for _ in 0..4 {
         let reply = http_get(node.addr(lb_port), "/", &[]).await.unwrap();
-        assert_eq!(reply.instance(), backends[1].name(), "only in-service instances get traffic");
+        assert_eq!(
+            reply.instance(),
+            backends[1].name(),
+            "only in-service instances get traffic"
+        );
     }
 
     backends[0].set_healthy(true);
     node.wait_state("hc", &ids[0], HealthState::InService).await;
     let mut seen = std::collections::HashSet::new();
     for _ in 0..4 {
-        seen.insert(http_get(node.addr(lb_port), "/", &[]).await.unwrap().instance());
+        seen.insert(
+            http_get(node.addr(lb_port), "/", &[])
+                .await
+                .unwrap()
+                .instance(),
+        );
     }
     assert_eq!(seen.len(), 2, "the instance is back in rotation");
 }
@@ -64,13 +74,16 @@ async fn lb_cookie_stickiness_over_https_and_replacement_of_a_failed_instance() 
     let cert = node.certificate("sticky", &["sticky.test"]).await;
     let (backends, port) = node.backends(3).await;
     let lb_port = node.port();
-    node.load_balancer("sticky", vec![https(lb_port, port, &[&cert])], &backends).await;
+    node.load_balancer("sticky", vec![https(lb_port, port, &[&cert])], &backends)
+        .await;
     node.change(|s| {
         s.create_policy(
             "sticky",
             Policy {
                 name: "lb-cookie".into(),
-                kind: PolicyKind::LbCookieStickiness { expiration_secs: Some(300) },
+                kind: PolicyKind::LbCookieStickiness {
+                    expiration_secs: Some(300),
+                },
             },
         )?;
         s.set_listener_policies("sticky", lb_port, vec!["lb-cookie".into()])
@@ -80,8 +93,14 @@ async fn lb_cookie_stickiness_over_https_and_replacement_of_a_failed_instance() 
         let addr = node.addr(lb_port);
         let config = node.tls_client(&[b"h2"]);
         async move {
-            let headers: Vec<(&str, &str)> = cookie.as_deref().map(|c| ("cookie", c)).into_iter().collect();
-            https_get(addr, "sticky.test", config, "/", &headers).await.unwrap()
+            let headers: Vec<(&str, &str)> = cookie
+                .as_deref()
+                .map(|c| ("cookie", c))
+                .into_iter()
+                .collect();
+            https_get(addr, "sticky.test", config, "/", &headers)
+                .await
+                .unwrap()
         }
     };
     let first = get(None).await;
@@ -92,13 +111,17 @@ async fn lb_cookie_stickiness_over_https_and_replacement_of_a_failed_instance() 
     for _ in 0..6 {
         let reply = get(Some(cookie.clone())).await;
         assert_eq!(reply.instance(), home, "sticky across new TLS connections");
-        assert!(cookie_of(&reply).is_none(), "a valid cookie is not reissued");
+        assert!(
+            cookie_of(&reply).is_none(),
+            "a valid cookie is not reissued"
+        );
     }
 
     // The sticky instance leaves service: the session moves, with a new cookie.
     let gone = backends.iter().position(|b| b.name() == home).unwrap();
     backends[gone].set_healthy(false);
-    node.wait_state("sticky", &ids(&backends)[gone], HealthState::OutOfService).await;
+    node.wait_state("sticky", &ids(&backends)[gone], HealthState::OutOfService)
+        .await;
     let moved = get(Some(cookie.clone())).await;
     assert_ne!(moved.instance(), home);
     let new_cookie = cookie_of(&moved).expect("a replacement cookie");
@@ -111,13 +134,16 @@ async fn app_cookie_stickiness_follows_the_application_cookie() {
     let node = Node::start().await;
     let (backends, port) = node.backends(3).await;
     let lb_port = node.port();
-    node.load_balancer("app", vec![http(lb_port, port)], &backends).await;
+    node.load_balancer("app", vec![http(lb_port, port)], &backends)
+        .await;
     node.change(|s| {
         s.create_policy(
             "app",
             Policy {
                 name: "app-cookie".into(),
-                kind: PolicyKind::AppCookieStickiness { cookie_name: "SID".into() },
+                kind: PolicyKind::AppCookieStickiness {
+                    cookie_name: "SID".into(),
+                },
             },
         )?;
         s.set_listener_policies("app", lb_port, vec!["app-cookie".into()])
@@ -133,12 +159,23 @@ async fn app_cookie_stickiness_follows_the_application_cookie() {
     let home = login.instance();
     let both = format!("SID=abc; {lb_cookie}");
     for _ in 0..6 {
-        assert_eq!(http_get(addr, "/", &[("cookie", &both)]).await.unwrap().instance(), home);
+        assert_eq!(
+            http_get(addr, "/", &[("cookie", &both)])
+                .await
+                .unwrap()
+                .instance(),
+            home
+        );
     }
     // Without the application cookie the session is over: plain round robin again.
     let mut seen = std::collections::HashSet::new();
     for _ in 0..6 {
-        seen.insert(http_get(addr, "/", &[("cookie", &lb_cookie)]).await.unwrap().instance());
+        seen.insert(
+            http_get(addr, "/", &[("cookie", &lb_cookie)])
+                .await
+                .unwrap()
+                .instance(),
+        );
     }
     assert!(seen.len() > 1, "{seen:?}");
 }
@@ -151,7 +188,11 @@ fn load(
     lb_port: u16,
     clients: usize,
     stop: Arc<AtomicBool>,
-) -> (Vec<tokio::task::JoinHandle<()>>, Arc<AtomicU64>, Arc<AtomicU64>) {
+) -> (
+    Vec<tokio::task::JoinHandle<()>>,
+    Arc<AtomicU64>,
+    Arc<AtomicU64>,
+) {
     let ok = Arc::new(AtomicU64::new(0));
     let failed = Arc::new(AtomicU64::new(0));
     let tasks = (0..clients)
@@ -200,25 +241,45 @@ async fn certificate_rotation_and_instance_changes_under_load_lose_nothing() {
     }
     let (backends, port) = node.backends(3).await;
     let lb_port = node.port();
-    node.load_balancer("load", vec![https(lb_port, port, &[&certs[0]])], &backends[..2]).await;
+    node.load_balancer(
+        "load",
+        vec![https(lb_port, port, &[&certs[0]])],
+        &backends[..2],
+    )
+    .await;
     let all_ids = ids(&backends);
 
     let stop = Arc::new(AtomicBool::new(false));
     let (tasks, ok, failed) = load(&node, lb_port, 8, stop.clone());
     for i in 1..4 {
         // Rotate the certificate...
-        node.change(|s| s.set_listener_certificate("load", lb_port, &certs[i])).await;
-        let conn = Conn::https(node.addr(lb_port), "load.test", node.tls_client(&[b"http/1.1"]))
-            .await
-            .unwrap();
-        assert_eq!(conn.peer_cert_der().unwrap(), &ders[i][..], "new handshakes get the new certificate");
+        node.change(|s| s.set_listener_certificate("load", lb_port, &certs[i]))
+            .await;
+        let conn = Conn::https(
+            node.addr(lb_port),
+            "load.test",
+            node.tls_client(&[b"http/1.1"]),
+        )
+        .await
+        .unwrap();
+        assert_eq!(
+            conn.peer_cert_der().unwrap(),
+            &ders[i][..],
+            "new handshakes get the new certificate"
+        );
         // ...and move instances in and out.
-        node.change(|s| s.register_instances("load", &all_ids[2..])).await;
-        node.wait_state("load", &all_ids[2], HealthState::InService).await;
-        node.change(|s| s.deregister_instances("load", &all_ids[i % 2..i % 2 + 1])).await;
-        node.change(|s| s.register_instances("load", &all_ids[i % 2..i % 2 + 1])).await;
-        node.wait_state("load", &all_ids[i % 2], HealthState::InService).await;
-        node.change(|s| s.deregister_instances("load", &all_ids[2..])).await;
+        node.change(|s| s.register_instances("load", &all_ids[2..]))
+            .await;
+        node.wait_state("load", &all_ids[2], HealthState::InService)
+            .await;
+        node.change(|s| s.deregister_instances("load", &all_ids[i % 2..i % 2 + 1]))
+            .await;
+        node.change(|s| s.register_instances("load", &all_ids[i % 2..i % 2 + 1]))
+            .await;
+        node.wait_state("load", &all_ids[i % 2], HealthState::InService)
+            .await;
+        node.change(|s| s.deregister_instances("load", &all_ids[2..]))
+            .await;
     }
     stop.store(true, Ordering::Relaxed);
     for t in tasks {
@@ -234,17 +295,30 @@ async fn adding_and_removing_listeners_leaves_other_connections_alone() {
     let node = Node::start().await;
     let (backends, port) = node.backends(1).await;
     let (a, b) = (node.port(), node.port());
-    node.load_balancer("multi", vec![http(a, port)], &backends).await;
+    node.load_balancer("multi", vec![http(a, port)], &backends)
+        .await;
     let mut conn = Conn::http(node.addr(a)).await.unwrap();
     assert_eq!(conn.get("/", &[]).await.unwrap().status, 200);
 
-    node.change(|s| s.create_listeners("multi", vec![http(b, port)])).await;
+    node.change(|s| s.create_listeners("multi", vec![http(b, port)]))
+        .await;
     assert_eq!(http_get(node.addr(b), "/", &[]).await.unwrap().status, 200);
-    assert_eq!(conn.get("/", &[]).await.unwrap().status, 200, "same connection still served");
+    assert_eq!(
+        conn.get("/", &[]).await.unwrap().status,
+        200,
+        "same connection still served"
+    );
 
     node.change(|s| s.delete_listeners("multi", &[b])).await;
-    assert!(http_get(node.addr(b), "/", &[]).await.is_err(), "the removed port is closed");
-    assert_eq!(conn.get("/", &[]).await.unwrap().status, 200, "same connection still served");
+    assert!(
+        http_get(node.addr(b), "/", &[]).await.is_err(),
+        "the removed port is closed"
+    );
+    assert_eq!(
+        conn.get("/", &[]).await.unwrap().status,
+        200,
+        "same connection still served"
+    );
 }
 
 #[tokio::test]
@@ -252,16 +326,22 @@ async fn an_in_flight_request_finishes_when_its_instance_is_deregistered() {
     let node = Node::start().await;
     let (backends, port) = node.backends(1).await;
     let lb_port = node.port();
-    node.load_balancer("drain", vec![http(lb_port, port)], &backends).await;
+    node.load_balancer("drain", vec![http(lb_port, port)], &backends)
+        .await;
     let addr = node.addr(lb_port);
     let slow = tokio::spawn(async move { http_get(addr, "/delay/800", &[]).await.unwrap() });
     let b = backends[0].clone();
-    fulcrum_testkit::eventually("the request to reach the instance", Duration::from_secs(5), move || {
-        let b = b.clone();
-        async move { b.in_flight() == 1 }
-    })
+    fulcrum_testkit::eventually(
+        "the request to reach the instance",
+        Duration::from_secs(5),
+        move || {
+            let b = b.clone();
+            async move { b.in_flight() == 1 }
+        },
+    )
     .await;
-    node.change(|s| s.deregister_instances("drain", &ids(&backends))).await;
+    node.change(|s| s.deregister_instances("drain", &ids(&backends)))
+        .await;
     assert_eq!(slow.await.unwrap().status, 200);
     assert_eq!(http_get(addr, "/", &[]).await.unwrap().status, 503);
 }
@@ -271,11 +351,13 @@ async fn websocket_upgrades_and_streamed_bodies_pass_through() {
     let node = Node::start().await;
     let (backends, port) = node.backends(1).await;
     let lb_port = node.port();
-    node.load_balancer("ws", vec![http(lb_port, port)], &backends).await;
+    node.load_balancer("ws", vec![http(lb_port, port)], &backends)
+        .await;
 
-    let (reply, mut io) = fulcrum_testkit::http_upgrade(node.addr(lb_port), "/upgrade", "websocket")
-        .await
-        .unwrap();
+    let (reply, mut io) =
+        fulcrum_testkit::http_upgrade(node.addr(lb_port), "/upgrade", "websocket")
+            .await
+            .unwrap();
     assert_eq!(reply.status, 101);
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     io.write_all(b"ping through the balancer").await.unwrap();

@@ -8,7 +8,10 @@ use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use fulcrum_model::{HealthCheck, InstanceId, LbName, Listener, ModelError, PrivateKeyPem, Protocol, ServerCertificate, State};
+use fulcrum_model::{
+    HealthCheck, InstanceId, LbName, Listener, ModelError, PrivateKeyPem, Protocol,
+    ServerCertificate, State,
+};
 use fulcrum_proxy::{DataPlane, DataPlaneConfig, HealthState};
 use fulcrum_store::{MasterKey, Store};
 use fulcrum_testkit::{eventually, Backend, TestCa};
@@ -79,10 +82,14 @@ impl Node {
         let out = self.store.update(f).unwrap();
         let revision = self.store.snapshot().revision;
         let dp = self.dp.clone();
-        eventually("the change to be applied", Duration::from_secs(5), move || {
-            let dp = dp.clone();
-            async move { dp.applied_revision() >= revision }
-        })
+        eventually(
+            "the change to be applied",
+            Duration::from_secs(5),
+            move || {
+                let dp = dp.clone();
+                async move { dp.applied_revision() >= revision }
+            },
+        )
         .await;
         out
     }
@@ -113,12 +120,25 @@ impl Node {
 
     /// `n` instances on one port, each on its own address of this node's block.
     pub async fn backends(&self, n: usize) -> (Vec<Backend>, u16) {
-        let ip = |i: usize| IpAddr::V4(Ipv4Addr::new(self.block[0], self.block[1], self.block[2], 100 + i as u8));
-        let first = Backend::start_on("i-0", SocketAddr::new(ip(0), 0)).await.unwrap();
+        let ip = |i: usize| {
+            IpAddr::V4(Ipv4Addr::new(
+                self.block[0],
+                self.block[1],
+                self.block[2],
+                100 + i as u8,
+            ))
+        };
+        let first = Backend::start_on("i-0", SocketAddr::new(ip(0), 0))
+            .await
+            .unwrap();
         let port = first.addr().port();
         let mut all = vec![first];
         for i in 1..n {
-            all.push(Backend::start_on(&format!("i-{i}"), SocketAddr::new(ip(i), port)).await.unwrap());
+            all.push(
+                Backend::start_on(&format!("i-{i}"), SocketAddr::new(ip(i), port))
+                    .await
+                    .unwrap(),
+            );
         }
         (all, port)
     }
@@ -143,10 +163,17 @@ impl Node {
         let lb = LbName::parse(lb).unwrap();
         let dp = self.dp.clone();
         let id2 = id.clone();
-        eventually(&format!("{id} to be {want:?}"), Duration::from_secs(10), move || {
-            let (dp, lb, id) = (dp.clone(), lb.clone(), id2.clone());
-            async move { dp.instance_health(&lb, &id).is_some_and(|h| h.state == want) }
-        })
+        eventually(
+            &format!("{id} to be {want:?}"),
+            Duration::from_secs(10),
+            move || {
+                let (dp, lb, id) = (dp.clone(), lb.clone(), id2.clone());
+                async move {
+                    dp.instance_health(&lb, &id)
+                        .is_some_and(|h| h.state == want)
+                }
+            },
+        )
         .await;
     }
 
@@ -187,4 +214,3 @@ pub fn https(port: u16, instance_port: u16, certs: &[&str]) -> Listener {
     l.certificates = certs.iter().map(|c| c.to_string()).collect();
     l
 }
-
