@@ -199,6 +199,14 @@ async fn forward(
                             req = unsent;
                             Failure::Instance(e.into_error())
                         }
+                        // Reading the client's body failed (bad chunk framing, a client
+                        // gone): the fault is the client's, not the instance's.
+                        None if e.error().is_user() => {
+                            return Err(Failure::Refused(Refused {
+                                status: 400,
+                                why: "the request body is malformed or was cut short",
+                            }))
+                        }
                         None => return Err(Failure::Instance(e.into_error())),
                     },
                 }

@@ -32,6 +32,8 @@ pub(crate) fn check_request<B>(req: &Request<B>) -> Result<(), Refused> {
         if req.version() == Version::HTTP_10 {
             return Err(refuse(400, "Transfer-Encoding is not allowed in HTTP/1.0"));
         }
+        // hyper already drops Content-Length beside chunked framing and closes the connection
+        // after the request; this stays so that a change there cannot open a smuggling hole.
         if h.contains_key(header::CONTENT_LENGTH) {
             return Err(refuse(400, "both Transfer-Encoding and Content-Length"));
         }

@@ -23,8 +23,8 @@ use std::time::Duration;
 
 use arc_swap::ArcSwap;
 use fulcrum_model::{InstanceId, LbName, Protocol, Snapshot};
+use hyper::server::conn::{http1, http2};
 use hyper_util::rt::{TokioExecutor, TokioTimer};
-use hyper_util::server::conn::auto;
 use tokio::sync::watch;
 
 pub use health::{HealthState, HealthStatus};
@@ -69,8 +69,8 @@ impl Default for DataPlaneConfig {
 pub(crate) struct Shared {
     pub(crate) config: DataPlaneConfig,
     pub(crate) runtime: ArcSwap<Runtime>,
-    pub(crate) h1: auto::Builder<TokioExecutor>,
-    pub(crate) h2: auto::Builder<TokioExecutor>,
+    pub(crate) h1: http1::Builder,
+    pub(crate) h2: http2::Builder<TokioExecutor>,
 }
 
 /// The state that changes only when a snapshot is applied.
@@ -94,15 +94,14 @@ pub struct DataPlane {
 
 impl DataPlane {
     pub fn new(config: DataPlaneConfig) -> Result<DataPlane, fulcrum_tls::TlsError> {
-        let mut h1 = auto::Builder::new(TokioExecutor::new()).http1_only();
-        h1.http1()
-            .timer(TokioTimer::new())
+        let mut h1 = http1::Builder::new();
+        h1.timer(TokioTimer::new())
             .header_read_timeout(config.header_read_timeout)
             .max_buf_size(64 * 1024)
+            .max_header_size(64 * 1024)
             .max_headers(128);
-        let mut h2 = auto::Builder::new(TokioExecutor::new()).http2_only();
-        h2.http2()
-            .timer(TokioTimer::new())
+        let mut h2 = http2::Builder::new(TokioExecutor::new());
+        h2.timer(TokioTimer::new())
             .max_concurrent_streams(128)
             .max_header_list_size(64 * 1024)
             .max_pending_accept_reset_streams(20)

@@ -1,13 +1,16 @@
 //! Listening sockets and the connections they accept: bind, accept, TLS handshake, then HTTP/1.1
 //! or HTTP/2 served by hyper, with the idle timeout and graceful drain.
 
+use std::future::Future;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use fulcrum_model::Protocol;
 use http::HeaderValue;
+use hyper::server::conn::{http1, http2};
 use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
 use tokio::io::{AsyncRead, AsyncWrite};
@@ -154,7 +157,7 @@ async fn serve<IO>(
     io: IO,
     info: ConnInfo,
     h2: bool,
-    mut drain: watch::Receiver<bool>,
+    drain: watch::Receiver<bool>,
 ) where
     IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
@@ -182,12 +185,63 @@ async fn serve<IO>(
             }
         })
     };
-    let builder = if h2 { &shared.h2 } else { &shared.h1 };
-    let conn = builder.serve_connection_with_upgrades(TokioIo::new(io), service);
+    let io = TokioIo::new(io);
+    // The protocol is known (ALPN, or HTTP/1.1 on a plain listener): no sniffing of the first
+    // bytes, which would run before the header read timeout starts and would let a plain
+    // listener speak HTTP/2 with settings that are not fulcrum's.
+    if h2 {
+        let conn = shared.h2.serve_connection(io, service);
+        drive(conn, drain, &activity, &in_flight, idle_timeout).await
+    } else {
+        let conn = shared.h1.serve_connection(io, service).with_upgrades();
+        drive(conn, drain, &activity, &in_flight, idle_timeout).await
+    }
+}
+
+/// A served connection that can be asked to finish its requests and close.
+trait Drainable: Future<Output = hyper::Result<()>> {
+    fn start_drain(self: Pin<&mut Self>);
+}
+
+impl<I, S, B> Drainable for http1::UpgradeableConnection<I, S>
+where
+    S: hyper::service::HttpService<hyper::body::Incoming, ResBody = B>,
+    S::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
+    B: http_body::Body + 'static,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    fn start_drain(self: Pin<&mut Self>) {
+        self.graceful_shutdown()
+    }
+}
+
+impl<I, S, B, E> Drainable for http2::Connection<I, S, E>
+where
+    S: hyper::service::HttpService<hyper::body::Incoming, ResBody = B>,
+    S::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    I: hyper::rt::Read + hyper::rt::Write + Unpin,
+    B: http_body::Body + 'static,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    E: hyper::rt::bounds::Http2ServerConnExec<S::Future, B>,
+{
+    fn start_drain(self: Pin<&mut Self>) {
+        self.graceful_shutdown()
+    }
+}
+
+/// Runs a connection until it closes, idles out or is drained.
+async fn drive<C: Drainable>(
+    conn: C,
+    mut drain: watch::Receiver<bool>,
+    activity: &AtomicU64,
+    in_flight: &AtomicUsize,
+    idle_timeout: Duration,
+) {
     tokio::pin!(conn);
     let mut draining = *drain.borrow();
     if draining {
-        conn.as_mut().graceful_shutdown();
+        conn.as_mut().start_drain();
     }
     loop {
         tokio::select! {
@@ -201,12 +255,12 @@ async fn serve<IO>(
                 // A dropped sender means the listener is gone: drain as well.
                 let _ = changed;
                 draining = true;
-                conn.as_mut().graceful_shutdown();
+                conn.as_mut().start_drain();
             }
-            () = idle_expired(&activity, &in_flight, idle_timeout) => return,
+            () = idle_expired(activity, in_flight, idle_timeout) => return,
             // While draining, a connection with no request in flight (say, one that sent half a
             // request head) is closed after a short grace instead of holding the drain.
-            () = idle_expired(&activity, &in_flight, DRAIN_GRACE), if draining => return,
+            () = idle_expired(activity, in_flight, DRAIN_GRACE), if draining => return,
         }
     }
 }

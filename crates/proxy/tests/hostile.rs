@@ -491,7 +491,7 @@ async fn chunk_size_overflow() {
 }
 
 #[tokio::test]
-#[ignore = "bug: an invalid chunk size is answered 502 (blamed on the instance) instead of 400"]
+
 async fn invalid_chunk_sizes_are_a_client_error() {
     // The client's body is what is broken, so the answer is the client's error (4xx), not a
     // 502 that counts against the instance and feeds 5xx alarms an attacker can trip at will.
@@ -1394,7 +1394,7 @@ async fn slowloris_over_tls_is_cut_by_the_header_read_timeout() {
 }
 
 #[tokio::test]
-#[ignore = "bug: a connection that never sends a byte is held for the idle timeout (60 s to 4000 s), not header_read_timeout"]
+
 async fn connections_that_send_nothing_are_closed_by_the_header_read_timeout() {
     let _shared = shared().await;
     let site = Site::start_with(|c| c.header_read_timeout = Duration::from_secs(1)).await;
@@ -1421,7 +1421,7 @@ async fn connections_that_send_nothing_are_closed_by_the_header_read_timeout() {
 }
 
 #[tokio::test]
-#[ignore = "bug: the HTTP listener serves HTTP/2 with prior knowledge (h2c), bypassing the h2 limits set for TLS"]
+
 async fn the_http_listener_does_not_speak_h2c() {
     // The HTTP/1 path is built `http1_only`, with its limits; prior-knowledge HTTP/2 on it gets
     // hyper's default HTTP/2 server instead, which neither ELB nor the configuration offers.

@@ -55,8 +55,14 @@ fn write_tags(x: &mut Xml, tags: &[Tag]) {
     });
 }
 
-fn update<T>(call: &Call<'_>, change: impl FnOnce(&mut fulcrum_model::State) -> Result<T, ModelError>) -> Result<T, ApiError> {
-    call.api.store.update(change).map_err(|e| iam_error(e.into()))
+fn update<T>(
+    call: &Call<'_>,
+    change: impl FnOnce(&mut fulcrum_model::State) -> Result<T, ModelError>,
+) -> Result<T, ApiError> {
+    call.api
+        .store
+        .update(change)
+        .map_err(|e| iam_error(e.into()))
 }
 
 pub(crate) fn upload(call: &Call<'_>) -> Result<Xml, ApiError> {
@@ -69,10 +75,20 @@ pub(crate) fn upload(call: &Call<'_>) -> Result<Xml, ApiError> {
         chain_pem: p.get("CertificateChain").map(str::to_owned),
         tags: tags(call)?,
     };
-    if call.api.store.snapshot().state.certificate_by_name(&upload.name).is_some() {
+    if call
+        .api
+        .store
+        .snapshot()
+        .state
+        .certificate_by_name(&upload.name)
+        .is_some()
+    {
         return Err(ApiError::new(
             "EntityAlreadyExists",
-            format!("The Server Certificate with name {} already exists.", upload.name),
+            format!(
+                "The Server Certificate with name {} already exists.",
+                upload.name
+            ),
         ));
     }
     let cert = prepare_certificate(upload, call.now)?;
@@ -92,9 +108,13 @@ pub(crate) fn upload(call: &Call<'_>) -> Result<Xml, ApiError> {
 pub(crate) fn get(call: &Call<'_>) -> Result<Xml, ApiError> {
     let name = call.params.required("ServerCertificateName")?;
     let snapshot = call.api.store.snapshot();
-    let c = snapshot.state.certificate_by_name(name).ok_or_else(|| not_found(name))?;
+    let c = snapshot
+        .state
+        .certificate_by_name(name)
+        .ok_or_else(|| not_found(name))?;
     let mut x = answer("GetServerCertificate");
-    x.open("ServerCertificate").open("ServerCertificateMetadata");
+    x.open("ServerCertificate")
+        .open("ServerCertificateMetadata");
     metadata(&mut x, call, c);
     x.close("ServerCertificateMetadata")
         .text("CertificateBody", &c.body_pem)
@@ -118,7 +138,9 @@ pub(crate) fn list(call: &Call<'_>) -> Result<Xml, ApiError> {
     all.sort_by(|a, b| (&a.path, &a.name).cmp(&(&b.path, &b.name)));
     let shown: Vec<_> = all.iter().skip(start).take(max).collect();
     let mut x = answer("ListServerCertificates");
-    x.list("ServerCertificateMetadataList", &shown, |x, c| metadata(x, call, c));
+    x.list("ServerCertificateMetadataList", &shown, |x, c| {
+        metadata(x, call, c)
+    });
     page_end(&mut x, start, shown.len(), all.len());
     Ok(done(x, "ListServerCertificates"))
 }
@@ -129,14 +151,19 @@ pub(crate) fn update_certificate(call: &Call<'_>) -> Result<Xml, ApiError> {
     let new_name = p.get("NewServerCertificateName");
     let new_path = p.get("NewPath");
     update(call, |s| s.update_certificate(name, new_name, new_path))?;
-    Ok(done(answer("UpdateServerCertificate"), "UpdateServerCertificate"))
+    Ok(done(
+        answer("UpdateServerCertificate"),
+        "UpdateServerCertificate",
+    ))
 }
-
 
 pub(crate) fn delete(call: &Call<'_>) -> Result<Xml, ApiError> {
     let name = call.params.required("ServerCertificateName")?;
     update(call, |s| s.delete_certificate(name))?;
-    Ok(done(answer("DeleteServerCertificate"), "DeleteServerCertificate"))
+    Ok(done(
+        answer("DeleteServerCertificate"),
+        "DeleteServerCertificate",
+    ))
 }
 
 pub(crate) fn tag(call: &Call<'_>) -> Result<Xml, ApiError> {
@@ -150,14 +177,20 @@ pub(crate) fn untag(call: &Call<'_>) -> Result<Xml, ApiError> {
     let name = call.params.required("ServerCertificateName")?;
     let keys = call.params.strings("TagKeys")?;
     update(call, |s| s.untag_certificate(name, &keys))?;
-    Ok(done(answer("UntagServerCertificate"), "UntagServerCertificate"))
+    Ok(done(
+        answer("UntagServerCertificate"),
+        "UntagServerCertificate",
+    ))
 }
 
 pub(crate) fn list_tags(call: &Call<'_>) -> Result<Xml, ApiError> {
     let name = call.params.required("ServerCertificateName")?;
     let (start, max) = page(call)?;
     let snapshot = call.api.store.snapshot();
-    let c = snapshot.state.certificate_by_name(name).ok_or_else(|| not_found(name))?;
+    let c = snapshot
+        .state
+        .certificate_by_name(name)
+        .ok_or_else(|| not_found(name))?;
     let shown: Vec<&Tag> = c.tags.iter().skip(start).take(max).collect();
     let mut x = answer("ListServerCertificateTags");
     x.list("Tags", &shown, |x, t| {

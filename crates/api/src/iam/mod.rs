@@ -51,9 +51,9 @@ pub(crate) fn page(call: &Call<'_>) -> Result<(usize, usize), ApiError> {
     }
     let start = match call.params.get("Marker") {
         None => 0,
-        Some(m) => m
-            .parse()
-            .map_err(|_| ApiError::validation(format!("Marker '{m}' was not returned by this API")))?,
+        Some(m) => m.parse().map_err(|_| {
+            ApiError::validation(format!("Marker '{m}' was not returned by this API"))
+        })?,
     };
     Ok((start, max))
 }
