@@ -141,7 +141,7 @@ impl DataPlane {
             &mut control.upstreams,
             self.shared.config.connect_timeout,
         );
-        let mut tables = control.tls.tables(&snapshot.state);
+        let mut wanted_tls = control.tls.wanted(&snapshot.state);
 
         // Listeners that went away, or changed between plain and TLS, close first so that
         // their port is free to be bound again below.
@@ -168,33 +168,35 @@ impl DataPlane {
         control.failed.clear();
         for (port, protocol) in wanted {
             let addr = SocketAddr::new(self.shared.config.bind, port);
-            let table = if protocol.is_tls() {
-                match tables.remove(&port) {
-                    Some(t) => Some(t),
-                    None => {
-                        let why = "no usable certificate for this listener".to_owned();
+            let wanted = if protocol.is_tls() {
+                match wanted_tls.remove(&port) {
+                    Some(Ok(w)) => Some(w),
+                    Some(Err(why)) => {
                         control.failed.insert(port, why);
                         continue;
                     }
+                    None => continue,
                 }
             } else {
                 None
             };
             if let Some(running) = control.listeners.get(&port) {
-                // Rotation: new handshakes see the new table, open connections are untouched.
-                if let (Some(resolver), Some(table)) = (&running.tls, table) {
-                    resolver.swap(table);
+                // Rotation or a policy change: new handshakes see it, open connections keep theirs.
+                if let (Some(tls), Some(wanted)) = (&running.tls, wanted) {
+                    if let Err(e) = control.tls.update(tls, wanted) {
+                        control.failed.insert(port, e.to_string());
+                    }
                 }
                 continue;
             }
-            let acceptor = match table.map(|t| control.tls.acceptor(t)).transpose() {
-                Ok(acceptor) => acceptor,
+            let tls = match wanted.map(|w| control.tls.start(w)).transpose() {
+                Ok(tls) => tls,
                 Err(e) => {
                     control.failed.insert(port, e.to_string());
                     continue;
                 }
             };
-            match RunningListener::start(Arc::clone(&self.shared), addr, protocol, acceptor) {
+            match RunningListener::start(Arc::clone(&self.shared), addr, protocol, tls) {
                 Ok(listener) => {
                     tracing::info!(%addr, %protocol, "listener open");
                     control.listeners.insert(port, listener);

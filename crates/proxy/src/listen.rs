@@ -21,6 +21,7 @@ use tokio_rustls::TlsAcceptor;
 
 use crate::conn::{idle_expired, ConnCount, Tracked};
 use crate::forward::{self, ConnInfo};
+use crate::tls::ListenerTls;
 use crate::Shared;
 
 /// How long an idle connection stays open when its listener has gone from the state.
@@ -31,7 +32,7 @@ const DRAIN_GRACE: Duration = Duration::from_millis(500);
 /// One bound port and its accept loop.
 pub(crate) struct RunningListener {
     pub(crate) protocol: Protocol,
-    pub(crate) tls: Option<Arc<fulcrum_tls::SwappableResolver>>,
+    pub(crate) tls: Option<Arc<ListenerTls>>,
     accept: JoinHandle<()>,
     /// Set to true to ask this listener's connections to finish their requests and close.
     drain: watch::Sender<bool>,
@@ -39,31 +40,27 @@ pub(crate) struct RunningListener {
 }
 
 impl RunningListener {
-    /// Binds `addr` and starts accepting. `tls` is the acceptor for HTTPS listeners.
+    /// Binds `addr` and starts accepting; with `tls` for HTTPS listeners.
     pub(crate) fn start(
         shared: Arc<Shared>,
         addr: SocketAddr,
         protocol: Protocol,
-        tls: Option<(Arc<fulcrum_tls::SwappableResolver>, TlsAcceptor)>,
+        tls: Option<Arc<ListenerTls>>,
     ) -> std::io::Result<RunningListener> {
         let listener = bind(addr)?;
         let (drain, drain_rx) = watch::channel(false);
         let conns = Arc::new(ConnCount::default());
-        let (resolver, acceptor) = match tls {
-            Some((r, a)) => (Some(r), Some(a)),
-            None => (None, None),
-        };
         let accept = tokio::spawn(accept_loop(
             shared,
             listener,
             addr.port(),
-            acceptor,
+            tls.clone(),
             drain_rx,
             Arc::clone(&conns),
         ));
         Ok(RunningListener {
             protocol,
-            tls: resolver,
+            tls,
             accept,
             drain,
             conns,
@@ -98,7 +95,7 @@ async fn accept_loop(
     shared: Arc<Shared>,
     listener: TcpListener,
     port: u16,
-    tls: Option<TlsAcceptor>,
+    tls: Option<Arc<ListenerTls>>,
     drain: watch::Receiver<bool>,
     conns: Arc<ConnCount>,
 ) {
@@ -122,11 +119,12 @@ async fn accept_loop(
         };
         let guard = conns.enter();
         let shared = Arc::clone(&shared);
-        let tls = tls.clone();
+        // The config in force when the connection arrived: a policy change applies to new ones.
+        let acceptor = tls.as_ref().map(|t| TlsAcceptor::from(t.config()));
         let drain = drain.clone();
         tokio::spawn(async move {
             let _guard = guard;
-            match tls {
+            match acceptor {
                 None => serve(shared, stream, info, false, drain).await,
                 Some(acceptor) => {
                     let handshake = tokio::time::timeout(

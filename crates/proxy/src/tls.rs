@@ -1,21 +1,42 @@
-//! Server-side TLS of the listeners: certificates imported once per id, an SNI table per TLS
-//! listener, and the node-wide session resumption state that survives certificate rotation.
+//! Server-side TLS of the listeners: certificates imported once per id, an SNI table and a
+//! negotiation policy per TLS listener, and the node-wide session resumption state that
+//! survives certificate rotation and policy changes.
 
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
-use fulcrum_model::State;
+use arc_swap::ArcSwap;
+use fulcrum_model::{Listener, LoadBalancer, PolicyKind, State};
 use fulcrum_tls::{
-    import_certificate, server_config, ImportedCertificate, ServerTlsSettings, SessionResumption,
-    SniTable, SwappableResolver, TlsError,
+    import_certificate, server_config, settings_from_policy, ImportedCertificate,
+    ServerTlsSettings, SessionResumption, SniTable, SwappableResolver, TlsError,
 };
-use tokio_rustls::TlsAcceptor;
+use rustls::ServerConfig;
+
+/// What a TLS listener should serve, computed from the state.
+pub(crate) struct WantedTls {
+    pub(crate) table: SniTable,
+    pub(crate) settings: ServerTlsSettings,
+}
+
+/// The live TLS of one listener. Handshakes read the current config; a rotation swaps the
+/// certificate table, a policy change swaps the config.
+pub(crate) struct ListenerTls {
+    resolver: Arc<SwappableResolver>,
+    config: ArcSwap<ServerConfig>,
+    settings: Mutex<ServerTlsSettings>,
+}
+
+impl ListenerTls {
+    pub(crate) fn config(&self) -> Arc<ServerConfig> {
+        self.config.load_full()
+    }
+}
 
 pub(crate) struct TlsCache {
     /// By certificate id; an id's certificate never changes, so it is parsed once.
     certs: HashMap<String, Arc<ImportedCertificate>>,
     resumption: SessionResumption,
-    settings: ServerTlsSettings,
 }
 
 impl TlsCache {
@@ -23,37 +44,45 @@ impl TlsCache {
         Ok(TlsCache {
             certs: HashMap::new(),
             resumption: SessionResumption::new()?,
-            settings: ServerTlsSettings::default(),
         })
     }
 
-    /// The SNI table of every TLS listener in `state`, by port. A listener none of whose
-    /// certificates can be used is left out (and so not opened).
-    pub(crate) fn tables(&mut self, state: &State) -> HashMap<u16, SniTable> {
+    /// What every TLS listener in `state` should serve, by port; or why it cannot be served
+    /// (no usable certificate, a policy rustls cannot honour).
+    pub(crate) fn wanted(&mut self, state: &State) -> HashMap<u16, Result<WantedTls, String>> {
         self.certs
             .retain(|id, _| state.certificates.contains_key(id));
-        let mut tables = HashMap::new();
+        let mut wanted = HashMap::new();
         for lb in state.load_balancers.values() {
             for listener in lb.listeners.iter().filter(|l| l.protocol.is_tls()) {
-                let certs: Vec<Arc<ImportedCertificate>> = listener
-                    .certificates
-                    .iter()
-                    .filter_map(|id| self.imported(state, id))
-                    .collect();
-                let Some((default, others)) = certs.split_first() else {
-                    continue;
-                };
-                let table = SniTable::new(
-                    Arc::clone(&default.certified_key),
-                    &default.dns_names,
-                    others
-                        .iter()
-                        .map(|c| (Arc::clone(&c.certified_key), c.dns_names.clone())),
-                );
-                tables.insert(listener.port, table);
+                let tls = self.table(state, listener).and_then(|table| {
+                    Ok(WantedTls {
+                        table,
+                        settings: negotiation(lb, listener)?,
+                    })
+                });
+                wanted.insert(listener.port, tls);
             }
         }
-        tables
+        wanted
+    }
+
+    fn table(&mut self, state: &State, listener: &Listener) -> Result<SniTable, String> {
+        let certs: Vec<Arc<ImportedCertificate>> = listener
+            .certificates
+            .iter()
+            .filter_map(|id| self.imported(state, id))
+            .collect();
+        let (default, others) = certs
+            .split_first()
+            .ok_or("no usable certificate for this listener")?;
+        Ok(SniTable::new(
+            Arc::clone(&default.certified_key),
+            &default.dns_names,
+            others
+                .iter()
+                .map(|c| (Arc::clone(&c.certified_key), c.dns_names.clone())),
+        ))
     }
 
     fn imported(&mut self, state: &State, id: &str) -> Option<Arc<ImportedCertificate>> {
@@ -78,18 +107,57 @@ impl TlsCache {
         }
     }
 
-    /// A resolver and acceptor for a new TLS listener.
-    pub(crate) fn acceptor(
-        &self,
-        table: SniTable,
-    ) -> Result<(Arc<SwappableResolver>, TlsAcceptor), TlsError> {
-        let resolver = Arc::new(SwappableResolver::new(table));
+    /// The TLS of a new listener.
+    pub(crate) fn start(&self, wanted: WantedTls) -> Result<Arc<ListenerTls>, TlsError> {
+        let resolver = Arc::new(SwappableResolver::new(wanted.table));
         let config = server_config(
             Arc::clone(&resolver),
-            &self.settings,
+            &wanted.settings,
             &self.resumption,
             true,
         )?;
-        Ok((resolver, TlsAcceptor::from(config)))
+        Ok(Arc::new(ListenerTls {
+            resolver,
+            config: ArcSwap::new(config),
+            settings: Mutex::new(wanted.settings),
+        }))
+    }
+
+    /// Brings a running listener's TLS up to date. Open connections keep what they negotiated.
+    pub(crate) fn update(&self, tls: &ListenerTls, wanted: WantedTls) -> Result<(), TlsError> {
+        tls.resolver.swap(wanted.table);
+        let mut settings = tls.settings.lock().unwrap_or_else(|e| e.into_inner());
+        if *settings != wanted.settings {
+            let config = server_config(
+                Arc::clone(&tls.resolver),
+                &wanted.settings,
+                &self.resumption,
+                true,
+            )?;
+            tls.config.store(config);
+            *settings = wanted.settings;
+        }
+        Ok(())
+    }
+}
+
+/// The listener's SSL negotiation policy as rustls settings; rustls's defaults without one.
+fn negotiation(lb: &LoadBalancer, listener: &Listener) -> Result<ServerTlsSettings, String> {
+    let policy = listener
+        .policy_names
+        .iter()
+        .filter_map(|n| lb.policy(n))
+        .find_map(|p| match &p.kind {
+            PolicyKind::Other {
+                type_name,
+                attributes,
+            } if type_name == "SSLNegotiationPolicyType" => Some((p.name.as_str(), attributes)),
+            _ => None,
+        });
+    match policy {
+        None => Ok(ServerTlsSettings::default()),
+        Some((name, attributes)) => {
+            settings_from_policy(attributes).map_err(|e| format!("policy {name}: {e}"))
+        }
     }
 }

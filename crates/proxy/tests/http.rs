@@ -267,3 +267,75 @@ async fn an_instance_that_never_answers_gets_504_not_a_hang() {
     let reply = http_get(node.addr(lb_port), "/", &[]).await.unwrap();
     assert_eq!(reply.status, 504);
 }
+
+#[tokio::test]
+async fn ssl_negotiation_policies_set_the_protocols_live() {
+    use fulcrum_model::{Policy, PolicyKind};
+    let node = Node::start().await;
+    let cert = node.certificate("neg", &["neg.test"]).await;
+    let (backends, port) = node.backends(1).await;
+    let lb_port = node.port();
+    node.load_balancer("neg", vec![https(lb_port, port, &[&cert])], &backends)
+        .await;
+    let policy = |name: &str, attrs: &[(&str, &str)]| Policy {
+        name: name.into(),
+        kind: PolicyKind::Other {
+            type_name: "SSLNegotiationPolicyType".into(),
+            attributes: attrs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        },
+    };
+    node.change(|s| {
+        s.create_policy(
+            "neg",
+            policy(
+                "tls12",
+                &[
+                    (
+                        "Reference-Security-Policy",
+                        "ELBSecurityPolicy-TLS-1-2-2017-01",
+                    ),
+                    ("Protocol-TLSv1.3", "false"),
+                ],
+            ),
+        )?;
+        s.create_policy("neg", policy("tls13", &[("Protocol-TLSv1.2", "false")]))?;
+        s.set_listener_policies("neg", lb_port, vec!["tls12".into()])
+    })
+    .await;
+    let ca = node.ca.cert_pem();
+    let only = |v: &'static rustls::SupportedProtocolVersion| {
+        fulcrum_testkit::client_tls_config_versions(&ca, &[b"http/1.1"], &[v])
+    };
+    let addr = node.addr(lb_port);
+    let get = |config| https_get(addr, "neg.test", config, "/", &[]);
+    assert_eq!(
+        get(only(&rustls::version::TLS12)).await.unwrap().status,
+        200
+    );
+    assert!(
+        get(only(&rustls::version::TLS13)).await.is_err(),
+        "TLS 1.3 is off"
+    );
+
+    let mut open = Conn::https(addr, "neg.test", only(&rustls::version::TLS12))
+        .await
+        .unwrap();
+    node.change(|s| s.set_listener_policies("neg", lb_port, vec!["tls13".into()]))
+        .await;
+    assert!(
+        get(only(&rustls::version::TLS12)).await.is_err(),
+        "TLS 1.2 is off now"
+    );
+    assert_eq!(
+        get(only(&rustls::version::TLS13)).await.unwrap().status,
+        200
+    );
+    assert_eq!(
+        open.get("/", &[]).await.unwrap().status,
+        200,
+        "an open connection keeps its TLS"
+    );
+}
