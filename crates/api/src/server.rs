@@ -44,7 +44,7 @@ async fn handle(
 ) -> Result<Response<Full<Bytes>>, Infallible> {
     Ok(match (req.method(), req.uri().path()) {
         (&Method::GET, "/healthz") => healthz(&ctx),
-        _ => text(StatusCode::NOT_FOUND, "not found\n".into()),
+        _ => ctx.handle(req).await,
     })
 }
 
