@@ -121,7 +121,8 @@ impl Default for Attributes {
     fn default() -> Self {
         Attributes {
             idle_timeout_secs: 60,
-            draining_enabled: false,
+            // As the ELB console does: deregistering an instance lets its requests finish.
+            draining_enabled: true,
             draining_timeout_secs: 300,
             cross_zone: false,
             balancing: Balancing::RoundRobin,

@@ -201,7 +201,7 @@ async fn forward(
                         }
                         // Reading the client's body failed (bad chunk framing, a client
                         // gone): the fault is the client's, not the instance's.
-                        None if e.error().is_user() => {
+                        None if client_body_failed(e.error()) => {
                             return Err(Failure::Refused(Refused {
                                 status: 400,
                                 why: "the request body is malformed or was cut short",
@@ -222,6 +222,15 @@ async fn forward(
             .pick(route.balancing, Some(target))
             .unwrap_or(target);
     }
+}
+
+/// Whether a failed exchange failed while reading the client's request body (the error hyper
+/// reports then wraps the client connection's own error).
+fn client_body_failed(e: &hyper::Error) -> bool {
+    use std::error::Error;
+    e.is_user()
+        && e.source()
+            .is_some_and(|s| s.downcast_ref::<hyper::Error>().is_some())
 }
 
 fn asks_to_close<B>(resp: &Response<B>) -> bool {
@@ -254,11 +263,12 @@ fn respond(
             }));
         };
         let instance_upgrade = hyper::upgrade::on(&mut resp);
-        tokio::spawn(splice_upgraded(
+        let upstream = Arc::clone(&target.upstream);
+        upstream.track(tokio::spawn(splice_upgraded(
             client_upgrade,
             instance_upgrade,
             outstanding,
-        ));
+        )));
         let (mut parts, _) = resp.into_parts();
         headers::strip_hop_by_hop(&mut parts.headers, true);
         return Ok(Response::from_parts(parts, ProxyBody::empty()));

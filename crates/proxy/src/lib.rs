@@ -32,7 +32,6 @@ pub use health::{HealthState, HealthStatus};
 use health::HealthChecks;
 use listen::RunningListener;
 use runtime::Runtime;
-use upstream::Upstream;
 
 /// How often a listener that could not be opened is tried again.
 const LISTENER_RETRY: Duration = Duration::from_secs(2);
@@ -76,7 +75,7 @@ pub(crate) struct Shared {
 /// The state that changes only when a snapshot is applied.
 struct Control {
     health: HealthChecks,
-    upstreams: HashMap<SocketAddr, Arc<Upstream>>,
+    upstreams: runtime::Upstreams,
     listeners: BTreeMap<u16, RunningListener>,
     tls: tls::TlsCache,
     /// Listeners that could not be started, by port, with the reason.

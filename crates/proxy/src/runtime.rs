@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use fulcrum_model::{Balancing, PolicyKind, Protocol, Snapshot};
+use fulcrum_model::{Balancing, LbName, PolicyKind, Protocol, Snapshot};
 
 use crate::health::{HealthChecks, InstanceHealth};
 use crate::sticky;
@@ -98,18 +98,29 @@ impl Targets {
     }
 }
 
-/// Compiles a snapshot. Connection pools are reused by address so that a change to the state
-/// does not throw away warm connections; health comes from the running checkers.
+/// The connections of each load balancer to each instance address, with the connection
+/// draining grace in force for them.
+pub(crate) type Upstreams = HashMap<(LbName, SocketAddr), (Arc<Upstream>, Duration)>;
+
+/// Compiles a snapshot. Connection pools are reused so that a change to the state does not throw
+/// away warm connections; those of instances that left a load balancer are retired after its
+/// connection-draining grace. Health comes from the running checkers.
 pub(crate) fn compile(
     snapshot: &Snapshot,
     health: &HealthChecks,
-    upstreams: &mut HashMap<SocketAddr, Arc<Upstream>>,
+    upstreams: &mut Upstreams,
     connect_timeout: Duration,
 ) -> Runtime {
     let state = &snapshot.state;
     let mut routes = HashMap::new();
     let mut used = HashMap::new();
     for lb in state.load_balancers.values() {
+        // Without connection draining, requests to a departed instance end at once, as in ELB.
+        let grace = if lb.attributes.draining_enabled {
+            Duration::from_secs(lb.attributes.draining_timeout_secs.into())
+        } else {
+            Duration::ZERO
+        };
         for listener in &lb.listeners {
             let targets = lb
                 .instances
@@ -118,11 +129,12 @@ pub(crate) fn compile(
                     let ip = state.instance_address(id)?;
                     let health = health.health(&(lb.name.clone(), id.clone()))?;
                     let addr = SocketAddr::new(ip, listener.instance_port);
+                    let key = (lb.name.clone(), addr);
                     let upstream = upstreams
-                        .get(&addr)
-                        .cloned()
+                        .get(&key)
+                        .map(|(u, _)| Arc::clone(u))
                         .unwrap_or_else(|| Arc::new(Upstream::new(addr, connect_timeout)));
-                    used.insert(addr, Arc::clone(&upstream));
+                    used.insert(key, (Arc::clone(&upstream), grace));
                     Some(Target {
                         upstream,
                         health,
@@ -147,6 +159,11 @@ pub(crate) fn compile(
                 targets: Targets::new(targets),
             };
             routes.insert(listener.port, Arc::new(route));
+        }
+    }
+    for (key, (upstream, grace)) in upstreams.drain() {
+        if !used.contains_key(&key) {
+            upstream.retire(grace);
         }
     }
     *upstreams = used;

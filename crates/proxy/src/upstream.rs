@@ -12,6 +12,7 @@ use hyper::body::Incoming;
 use hyper::client::conn::http1::{self, SendRequest};
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
+use tokio::task::{AbortHandle, JoinHandle};
 
 /// Idle connections older than this are not reused: backends commonly close idle keep-alive
 /// connections after a few seconds, and reusing one the backend is closing loses the request.
@@ -45,11 +46,14 @@ struct IdleConn {
     since: Instant,
 }
 
-/// The pool of one instance address. Shared by every load balancer that sends to that address.
+/// The connections of one load balancer to one instance address: its pool of idle ones, and a
+/// handle on every task that carries an exchange with it, so that draining can end them.
 pub(crate) struct Upstream {
     addr: SocketAddr,
     connect_timeout: Duration,
     idle: Mutex<Vec<IdleConn>>,
+    /// Connection and upgraded-stream tasks; finished ones are pruned as new ones start.
+    tasks: Mutex<Vec<AbortHandle>>,
     /// Requests sent and not yet answered in full, for least-outstanding-requests balancing.
     outstanding: AtomicUsize,
 }
@@ -69,6 +73,7 @@ impl Upstream {
             addr,
             connect_timeout,
             idle: Mutex::new(Vec::new()),
+            tasks: Mutex::new(Vec::new()),
             outstanding: AtomicUsize::new(0),
         }
     }
@@ -147,11 +152,41 @@ impl Upstream {
             .handshake(TokioIo::new(stream))
             .await
             .map_err(|source| ConnectError::Handshake { addr, source })?;
-        tokio::spawn(async move {
+        self.track(tokio::spawn(async move {
             if let Err(e) = conn.with_upgrades().await {
                 tracing::debug!(%addr, error = %e, "instance connection ended");
             }
-        });
+        }));
         Ok(sender)
+    }
+
+    /// Keeps a handle on a task that carries traffic to this instance.
+    pub(crate) fn track(&self, task: JoinHandle<()>) {
+        let mut tasks = self.tasks.lock().unwrap_or_else(|e| e.into_inner());
+        tasks.retain(|t| !t.is_finished());
+        tasks.push(task.abort_handle());
+    }
+
+    /// The instance left the load balancer: after `grace` (connection draining), every exchange
+    /// still under way with it is cut and its connections closed. Requests that finish within
+    /// the grace are untouched.
+    pub(crate) fn retire(self: Arc<Self>, grace: Duration) {
+        tokio::spawn(async move {
+            if self.outstanding() > 0 {
+                let deadline = tokio::time::Instant::now() + grace;
+                while self.outstanding() > 0 && tokio::time::Instant::now() < deadline {
+                    tokio::time::sleep(Duration::from_millis(50).min(grace)).await;
+                }
+            }
+            self.idle.lock().unwrap_or_else(|e| e.into_inner()).clear();
+            let tasks = std::mem::take(&mut *self.tasks.lock().unwrap_or_else(|e| e.into_inner()));
+            let cut = tasks.iter().filter(|t| !t.is_finished()).count();
+            for t in tasks {
+                t.abort();
+            }
+            if cut > 0 {
+                tracing::info!(instance = %self.addr, connections = cut, "drain over: connections to a deregistered instance closed");
+            }
+        });
     }
 }

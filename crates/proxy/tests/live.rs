@@ -377,3 +377,80 @@ async fn websocket_upgrades_and_streamed_bodies_pass_through() {
     assert_eq!(reply.status, 200);
     assert_eq!(reply.body.len(), 8 << 20);
 }
+
+#[tokio::test]
+async fn connection_draining_bounds_requests_to_a_deregistered_instance() {
+    use fulcrum_model::Attributes;
+    let node = Node::start().await;
+    let (backends, port) = node.backends(1).await;
+    let lb_port = node.port();
+    node.load_balancer("bound", vec![http(lb_port, port)], &backends)
+        .await;
+    let addr = node.addr(lb_port);
+    let in_flight = |n: u64| {
+        let b = backends[0].clone();
+        fulcrum_testkit::eventually(
+            "requests at the instance",
+            Duration::from_secs(5),
+            move || {
+                let b = b.clone();
+                async move { b.in_flight() == n }
+            },
+        )
+    };
+    let ids = ids(&backends);
+
+    // Draining for 1 s: a short request finishes, a long one is cut when the grace ends.
+    node.change(|s| {
+        s.set_attributes(
+            "bound",
+            Attributes {
+                draining_enabled: true,
+                draining_timeout_secs: 1,
+                ..Attributes::default()
+            },
+        )
+    })
+    .await;
+    let short = tokio::spawn(async move { http_get(addr, "/delay/400", &[]).await });
+    let long = tokio::spawn(async move { http_get(addr, "/delay/4000", &[]).await });
+    in_flight(2).await;
+    let started = std::time::Instant::now();
+    node.change(|s| s.deregister_instances("bound", &ids)).await;
+    assert_eq!(short.await.unwrap().unwrap().status, 200);
+    let cut = long.await.unwrap();
+    assert!(
+        cut.is_err() || cut.as_ref().unwrap().status == 502,
+        "{cut:?}"
+    );
+    let took = started.elapsed();
+    assert!(
+        took >= Duration::from_millis(900) && took < Duration::from_millis(3500),
+        "{took:?}"
+    );
+
+    // Without draining, requests to a departed instance end at once, as in ELB.
+    node.change(|s| {
+        s.set_attributes(
+            "bound",
+            Attributes {
+                draining_enabled: false,
+                ..Attributes::default()
+            },
+        )?;
+        s.register_instances("bound", &ids)
+    })
+    .await;
+    node.wait_state("bound", &ids[0], HealthState::InService)
+        .await;
+    let long = tokio::spawn(async move { http_get(addr, "/delay/4000", &[]).await });
+    in_flight(1).await;
+    let started = std::time::Instant::now();
+    node.change(|s| s.deregister_instances("bound", &ids)).await;
+    let cut = long.await.unwrap();
+    assert!(
+        cut.is_err() || cut.as_ref().unwrap().status == 502,
+        "{cut:?}"
+    );
+    assert!(started.elapsed() < Duration::from_millis(1500));
+}
