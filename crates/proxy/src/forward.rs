@@ -264,11 +264,12 @@ fn respond(
         };
         let instance_upgrade = hyper::upgrade::on(&mut resp);
         let upstream = Arc::clone(&target.upstream);
-        upstream.track(tokio::spawn(splice_upgraded(
+        let splice = tokio::spawn(splice_upgraded(
             client_upgrade,
             instance_upgrade,
             outstanding,
-        )));
+        ));
+        upstream.track(splice.abort_handle());
         let (mut parts, _) = resp.into_parts();
         headers::strip_hop_by_hop(&mut parts.headers, true);
         return Ok(Response::from_parts(parts, ProxyBody::empty()));

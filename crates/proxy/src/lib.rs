@@ -10,8 +10,10 @@ mod forward;
 mod headers;
 mod health;
 mod listen;
+mod proxy_protocol;
 mod runtime;
 mod sticky;
+mod stream;
 mod tls;
 mod upstream;
 

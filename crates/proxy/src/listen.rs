@@ -54,6 +54,7 @@ impl RunningListener {
             shared,
             listener,
             addr.port(),
+            protocol.is_http(),
             tls.clone(),
             drain_rx,
             Arc::clone(&conns),
@@ -95,6 +96,7 @@ async fn accept_loop(
     shared: Arc<Shared>,
     listener: TcpListener,
     port: u16,
+    http: bool,
     tls: Option<Arc<ListenerTls>>,
     drain: watch::Receiver<bool>,
     conns: Arc<ConnCount>,
@@ -122,10 +124,14 @@ async fn accept_loop(
         // The config in force when the connection arrived: a policy change applies to new ones.
         let acceptor = tls.as_ref().map(|t| TlsAcceptor::from(t.config()));
         let drain = drain.clone();
+        let local = stream
+            .local_addr()
+            .unwrap_or_else(|_| SocketAddr::new(shared.config.bind, port));
         tokio::spawn(async move {
             let _guard = guard;
             match acceptor {
-                None => serve(shared, stream, info, false, drain).await,
+                None if http => serve(shared, stream, info, false, drain).await,
+                None => crate::stream::serve(shared, stream, client, local, port).await,
                 Some(acceptor) => {
                     let handshake = tokio::time::timeout(
                         shared.config.handshake_timeout,
@@ -133,10 +139,11 @@ async fn accept_loop(
                     );
                     tokio::select! {
                         done = handshake => match done {
-                            Ok(Ok(tls)) => {
+                            Ok(Ok(tls)) if http => {
                                 let h2 = tls.get_ref().1.alpn_protocol() == Some(b"h2");
                                 serve(shared, tls, info, h2, drain).await
                             }
+                            Ok(Ok(tls)) => crate::stream::serve(shared, tls, client, local, port).await,
                             Ok(Err(e)) => tracing::debug!(%client, error = %e, "TLS handshake failed"),
                             Err(_) => tracing::debug!(%client, "TLS handshake timed out"),
                         },

@@ -8,9 +8,10 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use fulcrum_model::{Balancing, LbName, PolicyKind, Protocol, Snapshot};
+use fulcrum_model::{Balancing, LbName, LoadBalancer, PolicyKind, Protocol, Snapshot};
 
 use crate::health::{HealthChecks, InstanceHealth};
+use crate::proxy_protocol;
 use crate::sticky;
 use crate::upstream::Upstream;
 
@@ -27,6 +28,8 @@ pub(crate) struct Route {
     pub(crate) balancing: Balancing,
     pub(crate) stickiness: Stickiness,
     pub(crate) targets: Targets,
+    /// For TCP and SSL listeners: the PROXY protocol header the instance port asks for.
+    pub(crate) proxy_protocol: Option<proxy_protocol::Version>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -157,6 +160,11 @@ pub(crate) fn compile(
                 balancing: lb.attributes.balancing,
                 stickiness,
                 targets: Targets::new(targets),
+                proxy_protocol: if listener.protocol.is_http() {
+                    None
+                } else {
+                    proxy_protocol_for(lb, listener.instance_port)
+                },
             };
             routes.insert(listener.port, Arc::new(route));
         }
@@ -168,4 +176,35 @@ pub(crate) fn compile(
     }
     *upstreams = used;
     Runtime { routes }
+}
+
+/// The PROXY protocol version an instance port asks for: a `ProxyProtocolPolicyType` policy
+/// with `ProxyProtocol=true` among its backend policies (version 1, or 2 with fulcrum's
+/// `ProxyProtocolVersion=2`).
+fn proxy_protocol_for(lb: &LoadBalancer, instance_port: u16) -> Option<proxy_protocol::Version> {
+    let names = lb.backend_policies.get(&instance_port)?;
+    names
+        .iter()
+        .filter_map(|n| lb.policy(n))
+        .find_map(|p| match &p.kind {
+            PolicyKind::Other {
+                type_name,
+                attributes,
+            } if type_name == "ProxyProtocolPolicyType" => {
+                let value = |k: &str| {
+                    attributes
+                        .iter()
+                        .find(|(a, _)| a == k)
+                        .map(|(_, v)| v.as_str())
+                };
+                if !value("ProxyProtocol").is_some_and(|v| v.eq_ignore_ascii_case("true")) {
+                    return None;
+                }
+                Some(match value("ProxyProtocolVersion") {
+                    Some("2") => proxy_protocol::Version::V2,
+                    _ => proxy_protocol::Version::V1,
+                })
+            }
+            _ => None,
+        })
 }

@@ -17,6 +17,9 @@ use rustls::ServerConfig;
 pub(crate) struct WantedTls {
     pub(crate) table: SniTable,
     pub(crate) settings: ServerTlsSettings,
+    /// HTTPS offers ALPN h2 and http/1.1; SSL carries any protocol and offers none, so that a
+    /// client asking for its own protocol by ALPN is not refused.
+    pub(crate) http: bool,
 }
 
 /// The live TLS of one listener. Handshakes read the current config; a rotation swaps the
@@ -59,6 +62,7 @@ impl TlsCache {
                     Ok(WantedTls {
                         table,
                         settings: negotiation(lb, listener)?,
+                        http: listener.protocol.is_http(),
                     })
                 });
                 wanted.insert(listener.port, tls);
@@ -110,12 +114,7 @@ impl TlsCache {
     /// The TLS of a new listener.
     pub(crate) fn start(&self, wanted: WantedTls) -> Result<Arc<ListenerTls>, TlsError> {
         let resolver = Arc::new(SwappableResolver::new(wanted.table));
-        let config = server_config(
-            Arc::clone(&resolver),
-            &wanted.settings,
-            &self.resumption,
-            true,
-        )?;
+        let config = self.config(&resolver, &wanted.settings, wanted.http)?;
         Ok(Arc::new(ListenerTls {
             resolver,
             config: ArcSwap::new(config),
@@ -125,19 +124,29 @@ impl TlsCache {
 
     /// Brings a running listener's TLS up to date. Open connections keep what they negotiated.
     pub(crate) fn update(&self, tls: &ListenerTls, wanted: WantedTls) -> Result<(), TlsError> {
-        tls.resolver.swap(wanted.table);
         let mut settings = tls.settings.lock().unwrap_or_else(|e| e.into_inner());
         if *settings != wanted.settings {
-            let config = server_config(
-                Arc::clone(&tls.resolver),
-                &wanted.settings,
-                &self.resumption,
-                true,
-            )?;
-            tls.config.store(config);
+            tls.config
+                .store(self.config(&tls.resolver, &wanted.settings, wanted.http)?);
             *settings = wanted.settings;
         }
+        tls.resolver.swap(wanted.table);
         Ok(())
+    }
+
+    fn config(
+        &self,
+        resolver: &Arc<SwappableResolver>,
+        settings: &ServerTlsSettings,
+        http: bool,
+    ) -> Result<Arc<ServerConfig>, TlsError> {
+        let config = server_config(Arc::clone(resolver), settings, &self.resumption, true)?;
+        if http {
+            return Ok(config);
+        }
+        let mut config = Arc::unwrap_or_clone(config);
+        config.alpn_protocols.clear();
+        Ok(Arc::new(config))
     }
 }
 

@@ -12,7 +12,7 @@ use hyper::body::Incoming;
 use hyper::client::conn::http1::{self, SendRequest};
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
-use tokio::task::{AbortHandle, JoinHandle};
+use tokio::task::AbortHandle;
 
 /// Idle connections older than this are not reused: backends commonly close idle keep-alive
 /// connections after a few seconds, and reusing one the backend is closing loses the request.
@@ -140,7 +140,8 @@ impl Upstream {
         }
     }
 
-    async fn connect(&self) -> Result<Sender, ConnectError> {
+    /// A new TCP connection to the instance.
+    pub(crate) async fn connect_tcp(&self) -> Result<TcpStream, ConnectError> {
         let addr = self.addr;
         let stream = tokio::time::timeout(self.connect_timeout, TcpStream::connect(addr))
             .await
@@ -148,23 +149,30 @@ impl Upstream {
             .map_err(|source| ConnectError::Io { addr, source })?;
         // Requests and responses are small writes that must not wait for Nagle.
         let _ = stream.set_nodelay(true);
+        Ok(stream)
+    }
+
+    async fn connect(&self) -> Result<Sender, ConnectError> {
+        let addr = self.addr;
+        let stream = self.connect_tcp().await?;
         let (sender, conn) = http1::Builder::new()
             .handshake(TokioIo::new(stream))
             .await
             .map_err(|source| ConnectError::Handshake { addr, source })?;
-        self.track(tokio::spawn(async move {
+        let task = tokio::spawn(async move {
             if let Err(e) = conn.with_upgrades().await {
                 tracing::debug!(%addr, error = %e, "instance connection ended");
             }
-        }));
+        });
+        self.track(task.abort_handle());
         Ok(sender)
     }
 
     /// Keeps a handle on a task that carries traffic to this instance.
-    pub(crate) fn track(&self, task: JoinHandle<()>) {
+    pub(crate) fn track(&self, task: AbortHandle) {
         let mut tasks = self.tasks.lock().unwrap_or_else(|e| e.into_inner());
         tasks.retain(|t| !t.is_finished());
-        tasks.push(task.abort_handle());
+        tasks.push(task);
     }
 
     /// The instance left the load balancer: after `grace` (connection draining), every exchange

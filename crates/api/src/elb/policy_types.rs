@@ -55,7 +55,10 @@ pub(crate) const POLICY_TYPES: &[PolicyType] = &[
     PolicyType {
         name: "ProxyProtocolPolicyType",
         description: "Policy that controls whether to include the IP address and port of the originating request for TCP messages. This policy operates on TCP/SSL listeners only.",
-        attributes: &[("ProxyProtocol", "Boolean", "ONE", "", "")],
+        attributes: &[
+            ("ProxyProtocol", "Boolean", "ONE", "", ""),
+            ("ProxyProtocolVersion", "Integer", "ZERO_OR_ONE", "1", "fulcrum's addition: 1 (text) or 2 (binary)"),
+        ],
     },
     PolicyType {
         name: "PublicKeyPolicyType",
@@ -137,6 +140,13 @@ pub(crate) fn policy_kind(
                     let v = one("ProxyProtocol")?.ok_or_else(|| missing("ProxyProtocol"))?;
                     if !v.eq_ignore_ascii_case("true") && !v.eq_ignore_ascii_case("false") {
                         return Err(ApiError::validation("ProxyProtocol must be true or false"));
+                    }
+                    if let Some(version) = one("ProxyProtocolVersion")? {
+                        if version != "1" && version != "2" {
+                            return Err(ApiError::validation(
+                                "ProxyProtocolVersion must be 1 or 2",
+                            ));
+                        }
                     }
                 }
                 "PublicKeyPolicyType" => {

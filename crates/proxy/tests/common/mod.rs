@@ -120,14 +120,7 @@ impl Node {
 
     /// `n` instances on one port, each on its own address of this node's block.
     pub async fn backends(&self, n: usize) -> (Vec<Backend>, u16) {
-        let ip = |i: usize| {
-            IpAddr::V4(Ipv4Addr::new(
-                self.block[0],
-                self.block[1],
-                self.block[2],
-                100 + i as u8,
-            ))
-        };
+        let ip = |i: usize| self.instance_ip(i);
         let first = Backend::start_on("i-0", SocketAddr::new(ip(0), 0))
             .await
             .unwrap();
@@ -141,6 +134,16 @@ impl Node {
             );
         }
         (all, port)
+    }
+
+    /// The address of the node's `i`-th instance (instances share a port, as in ELB).
+    pub fn instance_ip(&self, i: usize) -> IpAddr {
+        IpAddr::V4(Ipv4Addr::new(
+            self.block[0],
+            self.block[1],
+            self.block[2],
+            100 + i as u8,
+        ))
     }
 
     /// A load balancer with these listeners and instances, an HTTP health check on `/health`,
