@@ -2,6 +2,8 @@
 
 #![forbid(unsafe_code)]
 
+mod client;
+mod cmd;
 mod credentials;
 mod demo;
 mod serve;
@@ -22,6 +24,14 @@ struct Cli {
 enum Command {
     /// Run the load balancer: listeners, health checks and the control API.
     Serve(serve::ServeArgs),
+    /// Server certificates for HTTPS and SSL listeners: upload, list, show, delete.
+    Cert(cmd::cert::CertArgs),
+    /// Load balancers: create, describe, delete, health check, instances and their health.
+    Lb(cmd::lb::LbArgs),
+    /// The instance inventory: which address each instance id stands for.
+    Instance(cmd::instance::InstanceArgs),
+    /// Access keys that sign API calls: create, list, delete.
+    Key(cmd::key::KeyArgs),
 }
 
 fn main() -> ExitCode {
@@ -36,6 +46,10 @@ fn main() -> ExitCode {
         .init();
     let result = match cli.command {
         Command::Serve(args) => serve::run(args),
+        Command::Cert(args) => cmd::cert::run(args),
+        Command::Lb(args) => cmd::lb::run(args),
+        Command::Instance(args) => cmd::instance::run(args),
+        Command::Key(args) => cmd::key::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -2,7 +2,6 @@
 //! instance, forward (with one retry when nothing was sent), respond.
 
 use std::convert::Infallible;
-use std::net::SocketAddr;
 use std::sync::Arc;
 
 use http::header::{self, HeaderValue};
@@ -18,7 +17,8 @@ use crate::Shared;
 
 /// What a connection knows about itself, shared by its requests.
 pub(crate) struct ConnInfo {
-    pub(crate) client: SocketAddr,
+    /// The client's address, ready to append to `X-Forwarded-For`.
+    pub(crate) client_value: HeaderValue,
     pub(crate) port: u16,
     pub(crate) port_header: HeaderValue,
     pub(crate) proto: &'static str,
@@ -126,7 +126,7 @@ async fn proxy(
 
     headers::rewrite_request(
         &mut req,
-        conn.client.ip(),
+        &conn.client_value,
         conn.proto,
         &conn.port_header,
         upgrade,

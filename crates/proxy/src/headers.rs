@@ -118,42 +118,52 @@ pub(crate) fn strip_hop_by_hop(headers: &mut HeaderMap, keep_upgrade: bool) {
 /// `-Port` are the balancer's word alone.
 pub(crate) fn rewrite_request<B>(
     req: &mut Request<B>,
-    client: IpAddr,
+    client: &HeaderValue,
     proto: &'static str,
     port_value: &HeaderValue,
     upgrade: bool,
 ) {
-    let authority = req.uri().authority().cloned();
-    let path = req
-        .uri()
-        .path_and_query()
-        .map(|p| p.as_str())
-        .unwrap_or("/");
-    let path = if path.is_empty() { "/" } else { path };
-    // An origin-form target parses without failure: it was part of a valid URI.
-    *req.uri_mut() = Uri::try_from(path).unwrap_or_else(|_| Uri::from_static("/"));
+    // Only absolute-form targets (and HTTP/2's, which carry the authority) need rebuilding;
+    // the usual origin-form target goes through untouched.
+    if let Some(authority) = req.uri().authority().cloned() {
+        let path = req
+            .uri()
+            .path_and_query()
+            .map(|p| p.as_str())
+            .filter(|p| !p.is_empty())
+            .unwrap_or("/");
+        // An origin-form target parses without failure: it was part of a valid URI.
+        *req.uri_mut() = Uri::try_from(path).unwrap_or_else(|_| Uri::from_static("/"));
+        // The target's authority names the host (RFC 9112 §3.2.2).
+        if let Ok(v) = HeaderValue::try_from(authority.as_str()) {
+            req.headers_mut().insert(header::HOST, v);
+        }
+    }
     *req.version_mut() = Version::HTTP_11;
 
     let headers = req.headers_mut();
     strip_hop_by_hop(headers, upgrade);
-    if let Some(authority) = authority {
-        // An absolute-form target (or HTTP/2's :authority) names the host (RFC 9112 §3.2.2).
-        if let Ok(v) = HeaderValue::try_from(authority.as_str()) {
-            headers.insert(header::HOST, v);
-        }
-    }
 
-    let mut xff = Vec::with_capacity(64);
-    for v in headers.get_all(&X_FORWARDED_FOR) {
-        xff.extend_from_slice(v.as_bytes());
-        xff.extend_from_slice(b", ");
-    }
-    xff.extend_from_slice(client.to_string().as_bytes());
-    if let Ok(v) = HeaderValue::from_bytes(&xff) {
-        headers.insert(&X_FORWARDED_FOR, v);
-    }
+    let xff = match headers.get(&X_FORWARDED_FOR) {
+        None => client.clone(),
+        Some(_) => {
+            let mut joined = Vec::with_capacity(64);
+            for v in headers.get_all(&X_FORWARDED_FOR) {
+                joined.extend_from_slice(v.as_bytes());
+                joined.extend_from_slice(b", ");
+            }
+            joined.extend_from_slice(client.as_bytes());
+            HeaderValue::from_bytes(&joined).unwrap_or_else(|_| client.clone())
+        }
+    };
+    headers.insert(&X_FORWARDED_FOR, xff);
     headers.insert(&X_FORWARDED_PROTO, HeaderValue::from_static(proto));
     headers.insert(&X_FORWARDED_PORT, port_value.clone());
+}
+
+/// The client's address as the value `X-Forwarded-For` appends.
+pub(crate) fn client_value(client: IpAddr) -> HeaderValue {
+    HeaderValue::try_from(client.to_string()).expect("an IP address is a valid header value")
 }
 
 #[cfg(test)]
@@ -210,7 +220,7 @@ mod tests {
         ]);
         rewrite_request(
             &mut r,
-            "9.9.9.9".parse().unwrap(),
+            &client_value("9.9.9.9".parse().unwrap()),
             "http",
             &HeaderValue::from_static("80"),
             false,
@@ -234,7 +244,7 @@ mod tests {
             .unwrap();
         rewrite_request(
             &mut r,
-            "::1".parse().unwrap(),
+            &client_value("::1".parse().unwrap()),
             "https",
             &HeaderValue::from_static("443"),
             false,
@@ -254,7 +264,7 @@ mod tests {
         assert!(is_upgrade(&r));
         rewrite_request(
             &mut r,
-            "127.0.0.1".parse().unwrap(),
+            &client_value("127.0.0.1".parse().unwrap()),
             "http",
             &HeaderValue::from_static("80"),
             true,

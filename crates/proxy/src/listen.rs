@@ -114,7 +114,7 @@ async fn accept_loop(
         };
         let _ = stream.set_nodelay(true);
         let info = ConnInfo {
-            client,
+            client_value: crate::headers::client_value(client.ip()),
             port,
             port_header: port_header.clone(),
             proto: if tls.is_some() { "https" } else { "http" },

@@ -107,11 +107,14 @@ fn attributes_of(kind: &PolicyKind) -> Vec<(String, String)> {
     }
 }
 
+/// A policy as described: name, type name, attributes.
+type Described = (String, String, Vec<(String, String)>);
+
 pub(crate) fn describe(call: &Call<'_>) -> Result<Xml, ApiError> {
     let p = call.params;
     let wanted = p.strings("PolicyNames")?;
     // Without a load balancer: the predefined policies.
-    let policies: Vec<(String, String, Vec<(String, String)>)> = match p.get("LoadBalancerName") {
+    let policies: Vec<Described> = match p.get("LoadBalancerName") {
         None => fulcrum_tls::PREDEFINED_POLICIES
             .iter()
             .map(|pp| {

@@ -152,10 +152,10 @@ pub(crate) fn policy_kind(
                 "PublicKeyPolicyType" => {
                     one("PublicKey")?.ok_or_else(|| missing("PublicKey"))?;
                 }
-                "BackendServerAuthenticationPolicyType" => {
-                    if !attributes.iter().any(|(k, _)| k == "PublicKeyPolicyName") {
-                        return Err(missing("PublicKeyPolicyName"));
-                    }
+                "BackendServerAuthenticationPolicyType"
+                    if !attributes.iter().any(|(k, _)| k == "PublicKeyPolicyName") =>
+                {
+                    return Err(missing("PublicKeyPolicyName"));
                 }
                 _ => {}
             }

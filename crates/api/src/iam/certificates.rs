@@ -11,10 +11,11 @@ use crate::time::iso8601;
 use crate::xml::{done, Xml};
 use crate::Call;
 
-/// IAM reports a missing certificate as `NoSuchEntity` (ELB says `CertificateNotFound`).
-fn iam_error(e: ApiError) -> ApiError {
+/// IAM reports a missing certificate as `NoSuchEntity`, in its own words (the model speaks
+/// ELB's `CertificateNotFound`).
+fn iam_error(e: ApiError, name: &str) -> ApiError {
     if e.code == "CertificateNotFound" {
-        ApiError::new("NoSuchEntity", e.message)
+        not_found(name)
     } else {
         e
     }
@@ -55,14 +56,16 @@ fn write_tags(x: &mut Xml, tags: &[Tag]) {
     });
 }
 
+/// Runs a change to the certificate `name`.
 fn update<T>(
     call: &Call<'_>,
+    name: &str,
     change: impl FnOnce(&mut fulcrum_model::State) -> Result<T, ModelError>,
 ) -> Result<T, ApiError> {
     call.api
         .store
         .update(change)
-        .map_err(|e| iam_error(e.into()))
+        .map_err(|e| iam_error(e.into(), name))
 }
 
 pub(crate) fn upload(call: &Call<'_>) -> Result<Xml, ApiError> {
@@ -96,7 +99,7 @@ pub(crate) fn upload(call: &Call<'_>) -> Result<Xml, ApiError> {
         private_key: PrivateKeyPem::default(),
         ..cert.clone()
     };
-    update(call, |s| s.add_certificate(cert))?;
+    update(call, &shown.name, |s| s.add_certificate(cert))?;
     let mut x = answer("UploadServerCertificate");
     x.open("ServerCertificateMetadata");
     metadata(&mut x, call, &shown);
@@ -150,7 +153,9 @@ pub(crate) fn update_certificate(call: &Call<'_>) -> Result<Xml, ApiError> {
     let name = p.required("ServerCertificateName")?;
     let new_name = p.get("NewServerCertificateName");
     let new_path = p.get("NewPath");
-    update(call, |s| s.update_certificate(name, new_name, new_path))?;
+    update(call, name, |s| {
+        s.update_certificate(name, new_name, new_path)
+    })?;
     Ok(done(
         answer("UpdateServerCertificate"),
         "UpdateServerCertificate",
@@ -159,7 +164,7 @@ pub(crate) fn update_certificate(call: &Call<'_>) -> Result<Xml, ApiError> {
 
 pub(crate) fn delete(call: &Call<'_>) -> Result<Xml, ApiError> {
     let name = call.params.required("ServerCertificateName")?;
-    update(call, |s| s.delete_certificate(name))?;
+    update(call, name, |s| s.delete_certificate(name))?;
     Ok(done(
         answer("DeleteServerCertificate"),
         "DeleteServerCertificate",
@@ -169,14 +174,14 @@ pub(crate) fn delete(call: &Call<'_>) -> Result<Xml, ApiError> {
 pub(crate) fn tag(call: &Call<'_>) -> Result<Xml, ApiError> {
     let name = call.params.required("ServerCertificateName")?;
     let tags = tags(call)?;
-    update(call, |s| s.tag_certificate(name, &tags))?;
+    update(call, name, |s| s.tag_certificate(name, &tags))?;
     Ok(done(answer("TagServerCertificate"), "TagServerCertificate"))
 }
 
 pub(crate) fn untag(call: &Call<'_>) -> Result<Xml, ApiError> {
     let name = call.params.required("ServerCertificateName")?;
     let keys = call.params.strings("TagKeys")?;
-    update(call, |s| s.untag_certificate(name, &keys))?;
+    update(call, name, |s| s.untag_certificate(name, &keys))?;
     Ok(done(
         answer("UntagServerCertificate"),
         "UntagServerCertificate",

@@ -12,7 +12,7 @@ use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::time::Duration;
 
-use fulcrum_testkit::{http_get, Reply, POLL_INTERVAL};
+use fulcrum_testkit::{http_get, Backend, Reply, POLL_INTERVAL};
 use tokio::sync::mpsc;
 use tokio::time::{timeout_at, Instant};
 
@@ -24,6 +24,7 @@ pub const EXIT_TIMEOUT: Duration = Duration::from_secs(15);
 pub const TIME_SCALE: u32 = 10;
 
 static NEXT_HOST: AtomicU8 = AtomicU8::new(0);
+static NEXT_INSTANCE: AtomicU8 = AtomicU8::new(0);
 
 /// A loopback address of its own for each node of this test binary: `127.0.X.(50 + n)`, with X
 /// taken from the process id so that two runs of the test binary at once stay apart as well.
@@ -33,6 +34,26 @@ pub fn bind_address() -> IpAddr {
     assert!(n < 200, "out of test addresses");
     let block = 20 + (std::process::id() % 200) as u8;
     IpAddr::V4(Ipv4Addr::new(127, 0, block, 50 + n))
+}
+
+/// `n` instances on one port (ELB sends to every instance at the listener's `InstancePort`),
+/// each on a loopback address of its own: `127.1.X.(1 + k)`, with X taken from the process id
+/// as in [`bind_address`] (the second octet 1 keeps them apart from every node address).
+pub async fn backends_on_one_port(n: usize) -> (Vec<Backend>, u16) {
+    let block = (std::process::id() % 250) as u8;
+    let mut all: Vec<Backend> = Vec::with_capacity(n);
+    let mut port = 0;
+    for i in 0..n {
+        let k = NEXT_INSTANCE.fetch_add(1, Ordering::Relaxed);
+        assert!(k < 250, "out of instance addresses");
+        let addr = SocketAddr::new(IpAddr::V4(Ipv4Addr::new(127, 1, block, 1 + k)), port);
+        let backend = Backend::start_on(&format!("i-{i}"), addr)
+            .await
+            .unwrap_or_else(|e| panic!("start instance i-{i} on {addr}: {e}"));
+        port = backend.addr().port();
+        all.push(backend);
+    }
+    (all, port)
 }
 
 /// Lines of one output stream of the child, read by a thread and handed over through a channel.
@@ -107,6 +128,7 @@ impl Lines {
 }
 
 /// How to start `fulcrum serve`.
+#[derive(Clone)]
 pub struct Serve {
     pub data_dir: PathBuf,
     pub api: SocketAddr,
@@ -146,6 +168,28 @@ impl Serve {
     pub fn args(mut self, args: &[&str]) -> Serve {
         self.extra.extend(args.iter().map(|a| (*a).to_owned()));
         self
+    }
+
+    /// Spawns the node and waits for `/healthz` to answer 200. The API port comes from
+    /// [`fulcrum_testkit::closed_port`], which another process may take before the node binds
+    /// it: when the node exits because it cannot listen there, it is started again (up to
+    /// three times) on another port.
+    pub async fn spawn_healthy(mut self) -> Fulcrum {
+        let mut attempts = 0;
+        loop {
+            attempts += 1;
+            let mut node = self.clone().spawn();
+            match node.wait_started().await {
+                Ok(_) => return node,
+                Err(stderr)
+                    if attempts < 3 && stderr.contains("cannot listen on the API address") =>
+                {
+                    eprintln!("API port {} was taken; starting again", self.api);
+                    self.api = fulcrum_testkit::closed_port();
+                }
+                Err(stderr) => panic!("fulcrum exited while starting; stderr:\n{stderr}"),
+            }
+        }
     }
 
     pub fn spawn(self) -> Fulcrum {
@@ -285,11 +329,57 @@ impl Fulcrum {
         }
     }
 
+    /// Waits for `/healthz` to answer 200 and returns its body (`ok revision N`), or, if the
+    /// process exits first, everything it wrote to stderr.
+    pub async fn wait_started(&mut self) -> Result<String, String> {
+        let deadline = Instant::now() + START_TIMEOUT;
+        loop {
+            if self.try_status().is_some() {
+                return Err(self.stderr.read_to_end(EXIT_TIMEOUT).await);
+            }
+            if let Ok(Some(reply)) = timeout_at(deadline, self.healthz()).await {
+                if reply.status == 200 {
+                    return Ok(reply.text());
+                }
+            }
+            if Instant::now() >= deadline {
+                self.stderr.take_ready();
+                panic!(
+                    "timed out after {START_TIMEOUT:?} waiting for /healthz 200; stderr:\n{}",
+                    self.stderr.text()
+                );
+            }
+            tokio::time::sleep(POLL_INTERVAL).await;
+        }
+    }
+
     /// Waits for `/healthz` to answer 200 and returns its body (`ok revision N`).
     pub async fn wait_healthy(&mut self) -> String {
         self.wait_healthz_until("200", |r| r.status == 200)
             .await
             .text()
+    }
+
+    /// The admin access key id and secret that `serve` wrote to `DIR/credentials` (profile
+    /// `[fulcrum]`) on first start.
+    pub fn credentials(&self) -> (String, String) {
+        let dir = self.data_dir.as_ref().expect("a node started with Serve");
+        let path = dir.join("credentials");
+        let text = std::fs::read_to_string(&path)
+            .unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
+        let value = |key: &str| {
+            text.lines()
+                .filter_map(|l| l.split_once('='))
+                .find(|(k, _)| k.trim() == key)
+                .map(|(_, v)| v.trim().to_owned())
+                .unwrap_or_else(|| panic!("no {key} in {}:\n{text}", path.display()))
+        };
+        assert!(
+            text.lines().next().is_some_and(|l| l.trim() == "[fulcrum]"),
+            "{} does not start with the profile [fulcrum]:\n{text}",
+            path.display()
+        );
+        (value("aws_access_key_id"), value("aws_secret_access_key"))
     }
 
     /// Sends SIGTERM.

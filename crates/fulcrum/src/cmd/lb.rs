@@ -1,0 +1,331 @@
+//! `fulcrum lb`: load balancers, their listeners, health check and instances.
+
+use clap::{Args, Subcommand};
+use serde_json::{json, Value};
+
+use super::{block_on, field, items, print, table};
+use crate::client::{Client, ClientArgs, Params, ELB};
+
+#[derive(Args, Debug)]
+pub struct LbArgs {
+    #[command(flatten)]
+    client: ClientArgs,
+    #[command(subcommand)]
+    command: LbCommand,
+}
+
+#[derive(Subcommand, Debug)]
+enum LbCommand {
+    /// Create a load balancer with its listeners.
+    Create {
+        /// The load balancer's name.
+        #[arg(long)]
+        name: String,
+        /// PROTOCOL:PORT:INSTANCE_PROTOCOL:INSTANCE_PORT[:CERT], e.g. HTTPS:443:HTTP:80:www
+        /// (CERT: a certificate's name or ARN, for HTTPS and SSL). Repeat for more listeners.
+        #[arg(long = "listener", value_name = "LISTENER", required = true, value_parser = parse_listener)]
+        listeners: Vec<ListenerSpec>,
+    },
+    /// Describe one load balancer, or all of them.
+    Describe {
+        #[arg(long)]
+        name: Option<String>,
+    },
+    /// Delete a load balancer: its listeners close; its instances and certificates stay.
+    Delete {
+        #[arg(long)]
+        name: String,
+    },
+    /// Set how instances are checked before they get traffic.
+    HealthCheck {
+        #[arg(long)]
+        name: String,
+        /// What to check: HTTP:PORT/PATH, HTTPS:PORT/PATH, TCP:PORT or SSL:PORT.
+        #[arg(long)]
+        target: String,
+        /// Seconds between checks of one instance.
+        #[arg(long, default_value_t = 30)]
+        interval: u32,
+        /// Seconds a check may take (less than --interval).
+        #[arg(long, default_value_t = 5)]
+        timeout: u32,
+        /// Checks in a row to pass before an instance gets traffic.
+        #[arg(long, default_value_t = 10)]
+        healthy: u32,
+        /// Checks in a row to fail before an instance gets no traffic.
+        #[arg(long, default_value_t = 2)]
+        unhealthy: u32,
+    },
+    /// Register instances (inventory ids or IP addresses) with a load balancer.
+    Register {
+        #[arg(long)]
+        name: String,
+        #[arg(value_name = "INSTANCE", required = true)]
+        instances: Vec<String>,
+    },
+    /// Deregister instances from a load balancer.
+    Deregister {
+        #[arg(long)]
+        name: String,
+        #[arg(value_name = "INSTANCE", required = true)]
+        instances: Vec<String>,
+    },
+    /// Show the health of each instance of a load balancer.
+    Health {
+        #[arg(long)]
+        name: String,
+    },
+}
+
+/// One `--listener`, checked before anything is sent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct ListenerSpec {
+    protocol: String,
+    port: u16,
+    instance_protocol: String,
+    instance_port: u16,
+    certificate: Option<String>,
+}
+
+fn parse_listener(s: &str) -> Result<ListenerSpec, String> {
+    // At most five fields: a certificate ARN has colons of its own.
+    let parts: Vec<&str> = s.splitn(5, ':').collect();
+    let usage = || format!("'{s}' is not PROTOCOL:PORT:INSTANCE_PROTOCOL:INSTANCE_PORT[:CERT]");
+    if parts.len() < 4 {
+        return Err(usage());
+    }
+    let protocol = |p: &str| {
+        let p = p.to_ascii_uppercase();
+        if ["HTTP", "HTTPS", "TCP", "SSL"].contains(&p.as_str()) {
+            Ok(p)
+        } else {
+            Err(format!("'{p}' in '{s}' is not HTTP, HTTPS, TCP or SSL"))
+        }
+    };
+    let port = |p: &str| {
+        p.parse::<u16>()
+            .ok()
+            .filter(|n| *n != 0)
+            .ok_or_else(|| format!("'{p}' in '{s}' is not a port (1-65535)"))
+    };
+    Ok(ListenerSpec {
+        protocol: protocol(parts[0])?,
+        port: port(parts[1])?,
+        instance_protocol: protocol(parts[2])?,
+        instance_port: port(parts[3])?,
+        certificate: parts
+            .get(4)
+            .filter(|c| !c.is_empty())
+            .map(|c| (*c).to_owned()),
+    })
+}
+
+pub fn run(args: LbArgs) -> anyhow::Result<()> {
+    let client = Client::new(&args.client)?;
+    block_on(exec(&client, args.command))
+}
+
+async fn exec(c: &Client, command: LbCommand) -> anyhow::Result<()> {
+    match command {
+        LbCommand::Create { name, listeners } => {
+            let mut p = Params::default();
+            p.set("LoadBalancerName", &name);
+            for (i, l) in listeners.iter().enumerate() {
+                let m = format!("Listeners.member.{}", i + 1);
+                p.set(&format!("{m}.Protocol"), &l.protocol)
+                    .set(&format!("{m}.LoadBalancerPort"), l.port)
+                    .set(&format!("{m}.InstanceProtocol"), &l.instance_protocol)
+                    .set(&format!("{m}.InstancePort"), l.instance_port)
+                    // The API takes a certificate's name, id or ARN here.
+                    .opt(&format!("{m}.SSLCertificateId"), l.certificate.as_ref());
+            }
+            let r = c.call(ELB, "CreateLoadBalancer", &p.0).await?;
+            print(c, &r, |r| {
+                format!("Created load balancer {name} at {}.", field(r, "DNSName"))
+            });
+        }
+        LbCommand::Describe { name } => {
+            let all = describe(c, name.as_deref()).await?;
+            let r = json!({ "LoadBalancerDescriptions": all });
+            print(c, &r, |r| {
+                let lbs = items(r, "LoadBalancerDescriptions");
+                if lbs.is_empty() {
+                    return "No load balancers.".to_owned();
+                }
+                lbs.iter().map(describe_text).collect::<Vec<_>>().join("\n")
+            });
+        }
+        LbCommand::Delete { name } => {
+            let mut p = Params::default();
+            p.set("LoadBalancerName", &name);
+            let r = c.call(ELB, "DeleteLoadBalancer", &p.0).await?;
+            print(c, &r, |_| format!("Load balancer {name} is deleted."));
+        }
+        LbCommand::HealthCheck {
+            name,
+            target,
+            interval,
+            timeout,
+            healthy,
+            unhealthy,
+        } => {
+            let mut p = Params::default();
+            p.set("LoadBalancerName", &name)
+                .set("HealthCheck.Target", target)
+                .set("HealthCheck.Interval", interval)
+                .set("HealthCheck.Timeout", timeout)
+                .set("HealthCheck.HealthyThreshold", healthy)
+                .set("HealthCheck.UnhealthyThreshold", unhealthy);
+            let r = c.call(ELB, "ConfigureHealthCheck", &p.0).await?;
+            print(c, &r, |r| {
+                format!("{name}: {}", health_check_text(&r["HealthCheck"]))
+            });
+        }
+        LbCommand::Register { name, instances } => {
+            instances_call(c, "RegisterInstancesWithLoadBalancer", &name, &instances).await?;
+        }
+        LbCommand::Deregister { name, instances } => {
+            instances_call(c, "DeregisterInstancesFromLoadBalancer", &name, &instances).await?;
+        }
+        LbCommand::Health { name } => {
+            let mut p = Params::default();
+            p.set("LoadBalancerName", &name);
+            let r = c.call(ELB, "DescribeInstanceHealth", &p.0).await?;
+            print(c, &r, |r| {
+                let rows: Vec<_> = items(r, "InstanceStates")
+                    .iter()
+                    .map(|s| {
+                        ["InstanceId", "State", "ReasonCode", "Description"]
+                            .map(|k| field(s, k))
+                            .to_vec()
+                    })
+                    .collect();
+                table(
+                    &["INSTANCE", "STATE", "REASON", "DESCRIPTION"],
+                    &rows,
+                    &format!("{name} has no instances."),
+                )
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Register or deregister; both answer with the instances registered now.
+async fn instances_call(
+    c: &Client,
+    action: &str,
+    name: &str,
+    instances: &[String],
+) -> anyhow::Result<()> {
+    let mut p = Params::default();
+    p.set("LoadBalancerName", name);
+    for (i, id) in instances.iter().enumerate() {
+        p.set(&format!("Instances.member.{}.InstanceId", i + 1), id);
+    }
+    let r = c.call(ELB, action, &p.0).await?;
+    print(c, &r, |r| {
+        let now: Vec<_> = items(r, "Instances")
+            .iter()
+            .map(|i| field(i, "InstanceId"))
+            .collect();
+        if now.is_empty() {
+            format!("{name} has no instances now.")
+        } else {
+            format!("{name} has instances: {}", now.join(", "))
+        }
+    });
+    Ok(())
+}
+
+/// One load balancer by name, or all of them page after page.
+async fn describe(c: &Client, name: Option<&str>) -> anyhow::Result<Vec<Value>> {
+    let mut all = Vec::new();
+    let mut marker: Option<String> = None;
+    loop {
+        let mut p = Params::default();
+        p.opt("LoadBalancerNames.member.1", name)
+            .opt("Marker", marker.as_ref());
+        let r = c.call(ELB, "DescribeLoadBalancers", &p.0).await?;
+        all.extend_from_slice(items(&r, "LoadBalancerDescriptions"));
+        marker = Some(field(&r, "NextMarker")).filter(|m| !m.is_empty());
+        if marker.is_none() {
+            return Ok(all);
+        }
+    }
+}
+
+fn health_check_text(h: &Value) -> String {
+    format!(
+        "{} every {}s, timeout {}s, healthy after {}, unhealthy after {}",
+        field(h, "Target"),
+        field(h, "Interval"),
+        field(h, "Timeout"),
+        field(h, "HealthyThreshold"),
+        field(h, "UnhealthyThreshold")
+    )
+}
+
+fn describe_text(lb: &Value) -> String {
+    let mut out = format!(
+        "{}  {}  created {}\n",
+        field(lb, "LoadBalancerName"),
+        field(lb, "DNSName"),
+        field(lb, "CreatedTime")
+    );
+    for d in items(lb, "ListenerDescriptions") {
+        let l = &d["Listener"];
+        out.push_str(&format!(
+            "  listener      {}:{} -> {}:{}",
+            field(l, "Protocol"),
+            field(l, "LoadBalancerPort"),
+            field(l, "InstanceProtocol"),
+            field(l, "InstancePort")
+        ));
+        let cert = field(l, "SSLCertificateId");
+        if !cert.is_empty() {
+            out.push_str(&format!("  {cert}"));
+        }
+        out.push('\n');
+    }
+    out.push_str(&format!(
+        "  health check  {}\n",
+        health_check_text(&lb["HealthCheck"])
+    ));
+    let instances: Vec<_> = items(lb, "Instances")
+        .iter()
+        .map(|i| field(i, "InstanceId"))
+        .collect();
+    out.push_str(&format!(
+        "  instances     {}\n",
+        if instances.is_empty() {
+            "(none)".to_owned()
+        } else {
+            instances.join(" ")
+        }
+    ));
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{parse_listener, ListenerSpec};
+
+    #[test]
+    fn listeners_parse_with_and_without_certificates() {
+        assert_eq!(
+            parse_listener("https:443:HTTP:80:arn:aws:iam::000000000000:server-certificate/www"),
+            Ok(ListenerSpec {
+                protocol: "HTTPS".to_owned(),
+                port: 443,
+                instance_protocol: "HTTP".to_owned(),
+                instance_port: 80,
+                certificate: Some("arn:aws:iam::000000000000:server-certificate/www".to_owned()),
+            })
+        );
+        assert_eq!(parse_listener("TCP:25:TCP:2525").unwrap().certificate, None);
+        assert!(parse_listener("HTTP:80").is_err());
+        assert!(parse_listener("HTTP:0:HTTP:80").is_err());
+        assert!(parse_listener("FTP:21:TCP:21").is_err());
+    }
+}
