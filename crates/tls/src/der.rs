@@ -2,6 +2,10 @@
 //! by; x509-parser decodes them into structures that cannot be compared byte for byte.
 
 const SEQUENCE: u8 = 0x30;
+const INTEGER: u8 = 0x02;
+const BIT_STRING: u8 = 0x03;
+const NULL: u8 = 0x05;
+const OID: u8 = 0x06;
 
 /// Splits one DER element off the front of `input`: (tag, contents, rest).
 fn take_tlv(input: &[u8]) -> Option<(u8, &[u8], &[u8])> {
@@ -50,6 +54,68 @@ pub(crate) fn spki_algorithm(spki_der: &[u8]) -> Option<&[u8]> {
     Some(algorithm)
 }
 
+/// The elements of a SEQUENCE that fills `der` exactly, as (tag, contents).
+fn sequence_elements(der: &[u8]) -> Option<Vec<(u8, &[u8])>> {
+    let (mut contents, rest) = take_sequence(der)?;
+    if !rest.is_empty() {
+        return None;
+    }
+    let mut elements = Vec::new();
+    while !contents.is_empty() {
+        let (tag, element, after) = take_tlv(contents)?;
+        elements.push((tag, element));
+        contents = after;
+    }
+    Some(elements)
+}
+
+/// A PKCS#1 RSAPublicKey: SEQUENCE { modulus INTEGER, publicExponent INTEGER }.
+pub(crate) fn is_rsa_public_key(der: &[u8]) -> bool {
+    matches!(
+        sequence_elements(der).as_deref(),
+        Some([(INTEGER, modulus), (INTEGER, exponent)]) if !modulus.is_empty() && !exponent.is_empty()
+    )
+}
+
+/// PKCS#8, SEC1 and PKCS#1 private keys all start with a version INTEGER followed by at least two
+/// more elements; public keys and certificates never start with an INTEGER.
+pub(crate) fn looks_like_private_key(der: &[u8]) -> bool {
+    matches!(
+        sequence_elements(der).as_deref(),
+        Some([(INTEGER, _), _, _, ..])
+    )
+}
+
+/// Wraps a PKCS#1 RSAPublicKey into the SubjectPublicKeyInfo that certificates carry.
+pub(crate) fn rsa_spki(rsa_public_key: &[u8]) -> Vec<u8> {
+    // AlgorithmIdentifier { rsaEncryption, NULL }
+    let mut algorithm = tlv(OID, &[0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x01]);
+    algorithm.extend(tlv(NULL, &[]));
+    let mut bits = vec![0u8]; // no unused bits
+    bits.extend_from_slice(rsa_public_key);
+    let mut spki = tlv(SEQUENCE, &algorithm);
+    spki.extend(tlv(BIT_STRING, &bits));
+    tlv(SEQUENCE, &spki)
+}
+
+fn tlv(tag: u8, contents: &[u8]) -> Vec<u8> {
+    let mut out = vec![tag];
+    let len = contents.len();
+    if len < 0x80 {
+        out.push(len as u8);
+    } else {
+        let octets: Vec<u8> = len
+            .to_be_bytes()
+            .into_iter()
+            .skip_while(|&b| b == 0)
+            .collect();
+        out.push(0x80 | octets.len() as u8);
+        out.extend(octets);
+    }
+    out.extend_from_slice(contents);
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -67,5 +133,29 @@ mod tests {
         );
         assert_eq!(certificate_signature_algorithm(&[0x30, 0x00]), None);
         assert_eq!(spki_algorithm(&[0x04, 0x00]), None);
+    }
+
+    #[test]
+    fn shapes_of_keys() {
+        let rsa = [0x30, 0x06, 0x02, 0x01, 0x05, 0x02, 0x01, 0x03];
+        assert!(is_rsa_public_key(&rsa));
+        assert!(!looks_like_private_key(&rsa));
+        assert!(!is_rsa_public_key(&[0x30, 0x03, 0x02, 0x01, 0x05]));
+        let private = [
+            0x30, 0x09, 0x02, 0x01, 0x00, 0x02, 0x01, 0x05, 0x02, 0x01, 0x03,
+        ];
+        assert!(looks_like_private_key(&private));
+        assert!(!is_rsa_public_key(&private));
+        let spki = rsa_spki(&rsa);
+        let (algorithm, rest) = take_sequence(&spki)
+            .and_then(|(s, r)| {
+                assert!(r.is_empty());
+                take_sequence(s)
+            })
+            .unwrap();
+        assert_eq!(algorithm.len(), 13);
+        assert_eq!(rest, [&[0x03, 0x09, 0x00][..], &rsa[..]].concat());
+        assert_eq!(tlv(0x04, &[0; 200])[..3], [0x04, 0x81, 200]);
+        assert_eq!(tlv(0x04, &[0; 300])[..4], [0x04, 0x82, 0x01, 0x2c]);
     }
 }

@@ -341,7 +341,7 @@ fn key_algorithm(leaf: &X509Certificate<'_>) -> Result<&'static str, TlsError> {
 }
 
 /// The modulus length in bits; DER may pad the modulus with a zero byte.
-fn rsa_bits(modulus: &[u8]) -> usize {
+pub(crate) fn rsa_bits(modulus: &[u8]) -> usize {
     let start = modulus
         .iter()
         .position(|&b| b != 0)
@@ -383,7 +383,7 @@ fn dns_names(leaf: &X509Certificate<'_>) -> Result<Vec<String>, TlsError> {
 }
 
 /// An algorithm's short name ("ecdsa-with-SHA256") where known, else its dotted OID.
-fn oid_name(oid: &x509_parser::der_parser::oid::Oid<'_>) -> String {
+pub(crate) fn oid_name(oid: &x509_parser::der_parser::oid::Oid<'_>) -> String {
     x509_parser::objects::oid2sn(oid, x509_parser::objects::oid_registry())
         .map(str::to_string)
         .unwrap_or_else(|_| oid.to_id_string())

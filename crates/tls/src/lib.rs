@@ -1,10 +1,12 @@
 //! fulcrum's TLS: importing uploaded certificates the way IAM checks them, choosing a certificate
-//! by SNI, and building the rustls server configurations that listeners terminate TLS with.
+//! by SNI, building the rustls server configurations that listeners terminate TLS with, and the
+//! client configurations that the balancer connects to instances with (`backend`).
 //!
 //! Everything uses one crypto provider (aws-lc-rs) so that keys loaded at import time are the
 //! keys the handshake signs with.
 #![forbid(unsafe_code)]
 
+mod backend;
 mod ciphers;
 mod der;
 mod error;
@@ -18,6 +20,10 @@ mod sni;
 
 use std::sync::{Arc, OnceLock};
 
+pub use backend::{
+    backend_client_config, certificate_public_key, check_client_certificate, parse_public_key,
+    BackendTlsSettings, InstanceCertVerifier, InstanceCertificateError,
+};
 pub use ciphers::cipher_suite_by_name;
 pub use error::TlsError;
 pub use import::{import_certificate, import_stored, ImportedCertificate};
