@@ -13,6 +13,9 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::task::JoinHandle;
 
+use crate::backend_tls::{BackendTls, BackendTlsCache};
+use crate::tls::TlsCache;
+
 /// ELB's instance states.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum HealthState {
@@ -116,6 +119,9 @@ impl InstanceHealth {
 struct Probe {
     addr: SocketAddr,
     check: HealthCheck,
+    /// For HTTPS and SSL targets: the TLS that traffic to that instance port uses, or why it
+    /// cannot be set up.
+    tls: Option<Result<BackendTls, String>>,
 }
 
 struct Checker {
@@ -149,16 +155,32 @@ impl HealthChecks {
 
     /// Starts, restarts and stops checkers so that there is one per registered instance with a
     /// known address. A checker whose target or timing changes keeps its instance's state.
-    pub(crate) fn reconcile(&mut self, state: &State) {
+    pub(crate) fn reconcile(
+        &mut self,
+        state: &State,
+        backend: &mut BackendTlsCache,
+        certs: &mut TlsCache,
+    ) {
         let mut wanted: HashMap<HealthKey, Probe> = HashMap::new();
         for lb in state.load_balancers.values() {
+            let target = &lb.health_check.target;
+            let tls = match target {
+                HealthTarget::Https { port, .. } => {
+                    Some(backend.for_port(state, lb, *port, true, certs))
+                }
+                HealthTarget::Ssl { port } => {
+                    Some(backend.for_port(state, lb, *port, false, certs))
+                }
+                _ => None,
+            };
             for id in &lb.instances {
                 let Some(ip) = state.instance_address(id) else {
                     continue;
                 };
                 let probe = Probe {
-                    addr: SocketAddr::new(ip, lb.health_check.target.port()),
+                    addr: SocketAddr::new(ip, target.port()),
                     check: lb.health_check.clone(),
+                    tls: tls.clone(),
                 };
                 wanted.insert((lb.name.clone(), id.clone()), probe);
             }
@@ -200,7 +222,7 @@ async fn run_checker(probe: Probe, health: Arc<InstanceHealth>, time_scale: u32)
     let (mut passes, mut failures) = (0u32, 0u32);
     loop {
         ticker.tick().await;
-        let result = tokio::time::timeout(timeout, probe_once(probe.addr, &check.target))
+        let result = tokio::time::timeout(timeout, probe_once(&probe))
             .await
             .unwrap_or_else(|_| Err(format!("no answer within {} s", check.timeout_secs)));
         let in_service = health.is_in_service();
@@ -227,22 +249,43 @@ async fn run_checker(probe: Probe, health: Arc<InstanceHealth>, time_scale: u32)
     }
 }
 
-/// One probe of a target: Ok when the instance passes.
-async fn probe_once(addr: SocketAddr, target: &HealthTarget) -> Result<(), String> {
+/// One probe of a target: Ok when the instance passes. A connection is a pass for `TCP`, a
+/// handshake (with the backend policy's checks) for `SSL`, a `200` for `HTTP` and `HTTPS`.
+async fn probe_once(probe: &Probe) -> Result<(), String> {
+    let addr = probe.addr;
     let mut stream = TcpStream::connect(addr)
         .await
         .map_err(|e| format!("connect to {addr}: {e}"))?;
-    match target {
-        HealthTarget::Tcp { .. } => Ok(()),
-        HealthTarget::Http { path, .. } => http_probe(&mut stream, addr, path).await,
-        // TLS to instances arrives with backend re-encryption; until then an HTTPS or SSL target
-        // is checked as reachability of its port.
-        HealthTarget::Https { .. } | HealthTarget::Ssl { .. } => Ok(()),
+    let path = match &probe.check.target {
+        HealthTarget::Http { path, .. } | HealthTarget::Https { path, .. } => Some(path),
+        HealthTarget::Tcp { .. } | HealthTarget::Ssl { .. } => None,
+    };
+    match &probe.tls {
+        None => match path {
+            Some(path) => http_probe(&mut stream, addr, path).await,
+            None => Ok(()),
+        },
+        Some(Err(why)) => Err(format!("TLS to instances is misconfigured: {why}")),
+        Some(Ok(tls)) => {
+            let name = rustls::pki_types::ServerName::IpAddress(addr.ip().into());
+            let connector = tokio_rustls::TlsConnector::from(Arc::clone(&tls.config));
+            let mut stream = connector
+                .connect(name, stream)
+                .await
+                .map_err(|e| format!("TLS: {e}"))?;
+            match path {
+                Some(path) => http_probe(&mut stream, addr, path).await,
+                None => Ok(()),
+            }
+        }
     }
 }
 
 /// Sends `GET path` and passes on a `200` status line, as ELB does.
-async fn http_probe(stream: &mut TcpStream, addr: SocketAddr, path: &str) -> Result<(), String> {
+async fn http_probe<S>(stream: &mut S, addr: SocketAddr, path: &str) -> Result<(), String>
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
     let request = format!(
         "GET {path} HTTP/1.1\r\nHost: {addr}\r\nUser-Agent: fulcrum-health-checker/1.0\r\n\
          Accept: */*\r\nConnection: close\r\n\r\n"

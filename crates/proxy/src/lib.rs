@@ -4,6 +4,7 @@
 
 #![forbid(unsafe_code)]
 
+mod backend_tls;
 mod body;
 mod conn;
 mod forward;
@@ -80,6 +81,7 @@ struct Control {
     upstreams: runtime::Upstreams,
     listeners: BTreeMap<u16, RunningListener>,
     tls: tls::TlsCache,
+    backend_tls: backend_tls::BackendTlsCache,
     /// Listeners that could not be started, by port, with the reason.
     failed: BTreeMap<u16, String>,
 }
@@ -119,6 +121,7 @@ impl DataPlane {
             upstreams: HashMap::new(),
             listeners: BTreeMap::new(),
             tls: tls::TlsCache::new()?,
+            backend_tls: backend_tls::BackendTlsCache::default(),
             failed: BTreeMap::new(),
         };
         Ok(DataPlane {
@@ -135,13 +138,18 @@ impl DataPlane {
     pub fn apply(&self, snapshot: &Snapshot) {
         let mut control = self.control.lock().unwrap_or_else(|e| e.into_inner());
         let control = &mut *control;
-        control.health.reconcile(&snapshot.state);
+        control
+            .health
+            .reconcile(&snapshot.state, &mut control.backend_tls, &mut control.tls);
         let runtime = runtime::compile(
             snapshot,
             &control.health,
             &mut control.upstreams,
+            &mut control.backend_tls,
+            &mut control.tls,
             self.shared.config.connect_timeout,
         );
+        control.backend_tls.forget_unused();
         let mut wanted_tls = control.tls.wanted(&snapshot.state);
 
         // Listeners that went away, or changed between plain and TLS, close first so that

@@ -9,10 +9,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use fulcrum_model::{Balancing, LbName, LoadBalancer, PolicyKind, Protocol, Snapshot};
+use fulcrum_tls::BackendTlsSettings;
 
+use crate::backend_tls::BackendTlsCache;
 use crate::health::{HealthChecks, InstanceHealth};
 use crate::proxy_protocol;
 use crate::sticky;
+use crate::tls::TlsCache;
 use crate::upstream::Upstream;
 
 /// Everything the listeners need, for one revision of the state.
@@ -101,9 +104,10 @@ impl Targets {
     }
 }
 
-/// The connections of each load balancer to each instance address, with the connection
-/// draining grace in force for them.
-pub(crate) type Upstreams = HashMap<(LbName, SocketAddr), (Arc<Upstream>, Duration)>;
+/// The connections of each load balancer to each instance address (and TLS settings, for
+/// HTTPS and SSL instances), with the connection draining grace in force for them.
+pub(crate) type Upstreams =
+    HashMap<(LbName, SocketAddr, Option<BackendTlsSettings>), (Arc<Upstream>, Duration)>;
 
 /// Compiles a snapshot. Connection pools are reused so that a change to the state does not throw
 /// away warm connections; those of instances that left a load balancer are retired after its
@@ -112,6 +116,8 @@ pub(crate) fn compile(
     snapshot: &Snapshot,
     health: &HealthChecks,
     upstreams: &mut Upstreams,
+    backend: &mut BackendTlsCache,
+    certs: &mut TlsCache,
     connect_timeout: Duration,
 ) -> Runtime {
     let state = &snapshot.state;
@@ -125,6 +131,19 @@ pub(crate) fn compile(
             Duration::ZERO
         };
         for listener in &lb.listeners {
+            let tls = if listener.instance_protocol.is_tls() {
+                let http = listener.instance_protocol.is_http();
+                match backend.for_port(state, lb, listener.instance_port, http, certs) {
+                    Ok(tls) => Some(tls),
+                    Err(why) => {
+                        // Nothing is sent to instances the balancer cannot speak TLS to as asked.
+                        tracing::error!(lb = %lb.name, port = listener.port, %why, "TLS to instances");
+                        continue;
+                    }
+                }
+            } else {
+                None
+            };
             let targets = lb
                 .instances
                 .iter()
@@ -132,11 +151,17 @@ pub(crate) fn compile(
                     let ip = state.instance_address(id)?;
                     let health = health.health(&(lb.name.clone(), id.clone()))?;
                     let addr = SocketAddr::new(ip, listener.instance_port);
-                    let key = (lb.name.clone(), addr);
+                    let key = (
+                        lb.name.clone(),
+                        addr,
+                        tls.as_ref().map(|t| t.settings.clone()),
+                    );
                     let upstream = upstreams
                         .get(&key)
                         .map(|(u, _)| Arc::clone(u))
-                        .unwrap_or_else(|| Arc::new(Upstream::new(addr, connect_timeout)));
+                        .unwrap_or_else(|| {
+                            Arc::new(Upstream::new(addr, connect_timeout, tls.clone()))
+                        });
                     used.insert(key, (Arc::clone(&upstream), grace));
                     Some(Target {
                         upstream,

@@ -11,6 +11,7 @@ use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 
 use crate::conn::{idle_expired, Tracked};
 use crate::proxy_protocol;
+use crate::upstream::Outstanding;
 use crate::Shared;
 
 /// Proxies one accepted (and, for SSL, decrypted) client connection of listener `port`.
@@ -62,23 +63,43 @@ pub(crate) async fn serve<IO>(
         }
     }
     let idle_timeout = route.idle_timeout;
-    let task = tokio::spawn(async move {
-        let _outstanding = outstanding;
-        let (mut client_io, activity) = Tracked::new(client_io);
-        let no_requests = AtomicUsize::new(0);
-        // copy_bidirectional carries a half-close across: when one side finishes sending, the
-        // other side's write half is shut down and the rest still flows the other way.
-        tokio::select! {
-            done = tokio::io::copy_bidirectional(&mut client_io, &mut instance) => {
-                if let Err(e) = done {
-                    tracing::debug!(error = %e, "stream ended with an error");
-                }
+    let task = match upstream.tls() {
+        None => tokio::spawn(pipe(client_io, instance, idle_timeout, outstanding)),
+        Some(tls) => match upstream.tls_connect(tls, instance).await {
+            Ok(instance) => tokio::spawn(pipe(client_io, instance, idle_timeout, outstanding)),
+            Err(e) => {
+                tracing::info!(error = %e, "connection closed");
+                return;
             }
-            () = idle_expired(&activity, &no_requests, idle_timeout) => {
-                tracing::debug!("stream idle: closed");
-            }
-        }
-    });
+        },
+    };
     upstream.track(task.abort_handle());
     let _ = task.await;
+}
+
+/// Copies bytes both ways until both sides are done or the connection idles out.
+async fn pipe<C, I>(
+    client_io: C,
+    mut instance: I,
+    idle_timeout: std::time::Duration,
+    outstanding: Outstanding,
+) where
+    C: AsyncRead + AsyncWrite + Unpin,
+    I: AsyncRead + AsyncWrite + Unpin,
+{
+    let _outstanding = outstanding;
+    let (mut client_io, activity) = Tracked::new(client_io);
+    let no_requests = AtomicUsize::new(0);
+    // copy_bidirectional carries a half-close across: when one side finishes sending, the other
+    // side's write half is shut down and the rest still flows the other way.
+    tokio::select! {
+        done = tokio::io::copy_bidirectional(&mut client_io, &mut instance) => {
+            if let Err(e) = done {
+                tracing::debug!(error = %e, "stream ended with an error");
+            }
+        }
+        () = idle_expired(&activity, &no_requests, idle_timeout) => {
+            tracing::debug!("stream idle: closed");
+        }
+    }
 }

@@ -89,7 +89,7 @@ impl TlsCache {
         ))
     }
 
-    fn imported(&mut self, state: &State, id: &str) -> Option<Arc<ImportedCertificate>> {
+    pub(crate) fn imported(&mut self, state: &State, id: &str) -> Option<Arc<ImportedCertificate>> {
         if let Some(c) = self.certs.get(id) {
             return Some(Arc::clone(c));
         }

@@ -14,6 +14,8 @@ use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
 use tokio::task::AbortHandle;
 
+use crate::backend_tls::BackendTls;
+
 /// Idle connections older than this are not reused: backends commonly close idle keep-alive
 /// connections after a few seconds, and reusing one the backend is closing loses the request.
 const IDLE_REUSE_LIMIT: Duration = Duration::from_secs(4);
@@ -34,6 +36,11 @@ pub(crate) enum ConnectError {
         addr: SocketAddr,
         source: std::io::Error,
     },
+    #[error("TLS with {addr}: {source}")]
+    Tls {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
     #[error("HTTP handshake with {addr}: {source}")]
     Handshake {
         addr: SocketAddr,
@@ -51,6 +58,8 @@ struct IdleConn {
 pub(crate) struct Upstream {
     addr: SocketAddr,
     connect_timeout: Duration,
+    /// TLS to the instance (instance protocol HTTPS or SSL).
+    tls: Option<BackendTls>,
     idle: Mutex<Vec<IdleConn>>,
     /// Connection and upgraded-stream tasks; finished ones are pruned as new ones start.
     tasks: Mutex<Vec<AbortHandle>>,
@@ -68,10 +77,15 @@ impl Drop for Outstanding {
 }
 
 impl Upstream {
-    pub(crate) fn new(addr: SocketAddr, connect_timeout: Duration) -> Self {
+    pub(crate) fn new(
+        addr: SocketAddr,
+        connect_timeout: Duration,
+        tls: Option<BackendTls>,
+    ) -> Self {
         Upstream {
             addr,
             connect_timeout,
+            tls,
             idle: Mutex::new(Vec::new()),
             tasks: Mutex::new(Vec::new()),
             outstanding: AtomicUsize::new(0),
@@ -152,11 +166,40 @@ impl Upstream {
         Ok(stream)
     }
 
-    async fn connect(&self) -> Result<Sender, ConnectError> {
+    /// TLS over a connection to the instance; the instance is named by its address (no SNI).
+    pub(crate) async fn tls_connect(
+        &self,
+        tls: &BackendTls,
+        tcp: TcpStream,
+    ) -> Result<tokio_rustls::client::TlsStream<TcpStream>, ConnectError> {
         let addr = self.addr;
-        let stream = self.connect_tcp().await?;
+        let name = rustls::pki_types::ServerName::IpAddress(addr.ip().into());
+        let connector = tokio_rustls::TlsConnector::from(Arc::clone(&tls.config));
+        tokio::time::timeout(self.connect_timeout, connector.connect(name, tcp))
+            .await
+            .map_err(|_| ConnectError::Timeout(addr))?
+            .map_err(|source| ConnectError::Tls { addr, source })
+    }
+
+    pub(crate) fn tls(&self) -> Option<&BackendTls> {
+        self.tls.as_ref()
+    }
+
+    async fn connect(&self) -> Result<Sender, ConnectError> {
+        let tcp = self.connect_tcp().await?;
+        match &self.tls {
+            None => self.handshake(tcp).await,
+            Some(tls) => self.handshake(self.tls_connect(tls, tcp).await?).await,
+        }
+    }
+
+    async fn handshake<IO>(&self, io: IO) -> Result<Sender, ConnectError>
+    where
+        IO: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+    {
+        let addr = self.addr;
         let (sender, conn) = http1::Builder::new()
-            .handshake(TokioIo::new(stream))
+            .handshake(TokioIo::new(io))
             .await
             .map_err(|source| ConnectError::Handshake { addr, source })?;
         let task = tokio::spawn(async move {
