@@ -79,6 +79,30 @@ pub(crate) fn create(call: &Call<'_>) -> Result<Xml, ApiError> {
             }
         }
     }
+    if let PolicyKind::Other {
+        type_name,
+        attributes,
+    } = &kind
+    {
+        if type_name == "BackendClientCertificatePolicyType" {
+            // The certificate must exist and be usable as a client certificate.
+            let name = attributes
+                .iter()
+                .find(|(k, _)| k == "ServerCertificateName")
+                .map(|(_, v)| v.as_str())
+                .unwrap_or("");
+            let snapshot = call.api.store.snapshot();
+            let cert = snapshot.state.certificate_by_name(name).ok_or_else(|| {
+                ApiError::new(
+                    "CertificateNotFound",
+                    format!("Server Certificate not found for the key: {name}"),
+                )
+            })?;
+            fulcrum_tls::import_stored(cert)
+                .and_then(|c| fulcrum_tls::check_client_certificate(&c))
+                .map_err(|e| ApiError::new("InvalidConfigurationRequest", e.to_string()))?;
+        }
+    }
     create_policy(call, "CreateLoadBalancerPolicy", kind)
 }
 
@@ -243,7 +267,12 @@ pub(crate) fn set_for_backend(call: &Call<'_>) -> Result<Xml, ApiError> {
         for n in &names {
             if let Some(policy) = lb.policy(n) {
                 let t = policy.kind.type_name();
-                if t != "ProxyProtocolPolicyType" && t != "BackendServerAuthenticationPolicyType" {
+                let for_instances = [
+                    "ProxyProtocolPolicyType",
+                    "BackendServerAuthenticationPolicyType",
+                    "BackendClientCertificatePolicyType",
+                ];
+                if !for_instances.contains(&t) {
                     return Err(ApiError::new(
                         "InvalidConfigurationRequest",
                         format!("{t} policy {n} cannot be applied to an instance port"),

@@ -66,6 +66,11 @@ pub(crate) const POLICY_TYPES: &[PolicyType] = &[
         attributes: &[("PublicKey", "String", "ONE", "", "")],
     },
     PolicyType {
+        name: "BackendClientCertificatePolicyType",
+        description: "fulcrum's: the balancer presents this uploaded certificate (with its key) to instances over HTTPS/SSL, so that an instance can require it and refuse anyone else. The certificate must allow client authentication. This policy can be associated only with back-end servers that are using HTTPS/SSL.",
+        attributes: &[("ServerCertificateName", "String", "ONE", "", "The name of an uploaded server certificate")],
+    },
+    PolicyType {
         name: "BackendServerAuthenticationPolicyType",
         description: "Policy that controls authentication to back-end server(s) and contains one or more policies, such as an instance of a PublicKeyPolicyType. This policy can be associated only with back-end servers that are using HTTPS/SSL.",
         attributes: &[("PublicKeyPolicyName", "PolicyName", "ONE_OR_MORE", "", "")],
@@ -150,7 +155,13 @@ pub(crate) fn policy_kind(
                     }
                 }
                 "PublicKeyPolicyType" => {
-                    one("PublicKey")?.ok_or_else(|| missing("PublicKey"))?;
+                    let key = one("PublicKey")?.ok_or_else(|| missing("PublicKey"))?;
+                    fulcrum_tls::parse_public_key(&key)
+                        .map_err(|e| ApiError::new("InvalidConfigurationRequest", e.to_string()))?;
+                }
+                "BackendClientCertificatePolicyType" => {
+                    one("ServerCertificateName")?
+                        .ok_or_else(|| missing("ServerCertificateName"))?;
                 }
                 "BackendServerAuthenticationPolicyType"
                     if !attributes.iter().any(|(k, _)| k == "PublicKeyPolicyName") =>
