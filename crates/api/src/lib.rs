@@ -87,7 +87,7 @@ impl Api {
         // Actions read and write SQLite, which blocks: they run on the blocking pool.
         let outcome = tokio::task::spawn_blocking(move || this.call(&parts, &body, &rid)).await;
         match outcome {
-            Ok((Ok(xml), _)) => xml_response(StatusCode::OK, xml),
+            Ok((Ok(xml), _)) => with_request_id(xml_response(StatusCode::OK, xml), &request_id),
             Ok((Err(err), namespace)) => error_response(&err, namespace, &request_id),
             Err(e) => {
                 tracing::error!(error = %e, "API action panicked");
@@ -195,7 +195,14 @@ fn xml_response(status: StatusCode, xml: String) -> Response<Full<Bytes>> {
 
 fn error_response(err: &ApiError, namespace: &str, request_id: &str) -> Response<Full<Bytes>> {
     let status = StatusCode::from_u16(err.status).unwrap_or(StatusCode::BAD_REQUEST);
-    let mut resp = xml_response(status, err.to_xml(namespace, request_id));
+    with_request_id(
+        xml_response(status, err.to_xml(namespace, request_id)),
+        request_id,
+    )
+}
+
+/// AWS sends the request id as a header on every answer; the SDKs read it from there.
+fn with_request_id(mut resp: Response<Full<Bytes>>, request_id: &str) -> Response<Full<Bytes>> {
     if let Ok(v) = HeaderValue::try_from(request_id) {
         resp.headers_mut().insert("x-amzn-requestid", v);
     }

@@ -44,7 +44,8 @@ pub struct HealthStatus {
 }
 
 impl HealthStatus {
-    fn registering() -> Self {
+    /// A new instance, not yet through `HealthyThreshold` checks.
+    pub fn registering() -> Self {
         HealthStatus {
             state: HealthState::OutOfService,
             reason_code: "ELB",

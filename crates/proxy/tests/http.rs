@@ -301,7 +301,13 @@ async fn ssl_negotiation_policies_set_the_protocols_live() {
                 ],
             ),
         )?;
-        s.create_policy("neg", policy("tls13", &[("Protocol-TLSv1.2", "false")]))?;
+        s.create_policy(
+            "neg",
+            policy(
+                "tls13",
+                &[("Protocol-TLSv1.2", "false"), ("Protocol-TLSv1.3", "true")],
+            ),
+        )?;
         s.set_listener_policies("neg", lb_port, vec!["tls12".into()])
     })
     .await;

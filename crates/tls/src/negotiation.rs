@@ -162,9 +162,12 @@ pub fn settings_from_policy(
     }
     let is_on = |name: &str| enabled.iter().any(|(n, on)| n == name && *on);
     let tls12 = is_on("Protocol-TLSv1.2");
-    let tls13 = !enabled
+    // TLS 1.3 comes with TLS 1.2 unless turned off, or alone when asked for by name; a policy
+    // of older protocols only gets neither, and is refused below.
+    let tls13_off = enabled
         .iter()
         .any(|(n, on)| n == "Protocol-TLSv1.3" && !*on);
+    let tls13 = is_on("Protocol-TLSv1.3") || (tls12 && !tls13_off);
     if !tls12 && !tls13 {
         let asked: Vec<&str> = enabled
             .iter()
@@ -284,7 +287,15 @@ mod tests {
         assert!(!s
             .cipher_suites
             .contains(&CipherSuite::TLS13_AES_128_GCM_SHA256));
-        let only13 = settings_from_policy(&attrs(&[("Protocol-TLSv1.2", "false")])).unwrap();
+        let only13 = settings_from_policy(&attrs(&[
+            ("Protocol-TLSv1.2", "false"),
+            ("Protocol-TLSv1.3", "true"),
+        ]))
+        .unwrap();
+        assert!(
+            settings_from_policy(&attrs(&[("Protocol-TLSv1.2", "false")])).is_err(),
+            "no protocol asked for that fulcrum has"
+        );
         assert!(only13.tls13_only);
     }
 
@@ -292,7 +303,6 @@ mod tests {
     fn what_rustls_cannot_do_is_refused_not_weakened() {
         let old = settings_from_policy(&attrs(&[
             ("Protocol-TLSv1", "true"),
-            ("Protocol-TLSv1.3", "false"),
             ("AES128-SHA", "true"),
         ]))
         .unwrap_err();

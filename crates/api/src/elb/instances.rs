@@ -94,13 +94,13 @@ pub(crate) fn describe_health(call: &Call<'_>) -> Result<Xml, ApiError> {
     };
     let mut x = answer("DescribeInstanceHealth");
     x.list("InstanceStates", ids, |x, id| {
-        // A registration the data plane has not picked up yet reads like one in progress.
+        // A registration the data plane has not picked up yet is one in progress.
         let status = call
             .api
             .data_plane
             .instance_health(&lb.name, id)
             .unwrap_or_else(|| match snapshot.state.instance_address(id) {
-                Some(_) => HealthStatus::unknown("Instance registration is still in progress."),
+                Some(_) => HealthStatus::registering(),
                 None => HealthStatus::unknown(
                     "The instance is not in the inventory and has no address.",
                 ),
