@@ -345,3 +345,92 @@ async fn ssl_negotiation_policies_set_the_protocols_live() {
         "an open connection keeps its TLS"
     );
 }
+
+#[tokio::test]
+async fn returning_clients_resume_their_tls_sessions() {
+    let node = Node::start().await;
+    let cert = node.certificate("resume", &["resume.test"]).await;
+    let (backends, port) = node.backends(1).await;
+    let lb_port = node.port();
+    node.load_balancer("resume", vec![https(lb_port, port, &[&cert])], &backends)
+        .await;
+    let name = rustls::pki_types::ServerName::try_from("resume.test").unwrap();
+    for version in [&rustls::version::TLS13, &rustls::version::TLS12] {
+        // One client config keeps its session tickets (TLS 1.3) or ids (TLS 1.2) between
+        // connections, as a browser does.
+        let config = fulcrum_testkit::client_tls_config_versions(
+            &node.ca.cert_pem(),
+            &[b"http/1.1"],
+            &[version],
+        );
+        let mut kinds = Vec::new();
+        for _ in 0..3 {
+            let tcp = tokio::net::TcpStream::connect(node.addr(lb_port))
+                .await
+                .unwrap();
+            let mut tls = tokio_rustls::TlsConnector::from(config.clone())
+                .connect(name.clone(), tcp)
+                .await
+                .unwrap();
+            use tokio::io::{AsyncReadExt, AsyncWriteExt};
+            // Read the answer so that TLS 1.3's tickets, sent after the handshake, arrive.
+            tls.write_all(b"GET / HTTP/1.1\r\nHost: resume.test\r\nConnection: close\r\n\r\n")
+                .await
+                .unwrap();
+            let mut out = Vec::new();
+            tls.read_to_end(&mut out).await.unwrap();
+            assert!(out.starts_with(b"HTTP/1.1 200"));
+            kinds.push(tls.get_ref().1.handshake_kind());
+        }
+        assert_eq!(kinds[0], Some(rustls::HandshakeKind::Full), "{version:?}");
+        assert_eq!(
+            kinds[1],
+            Some(rustls::HandshakeKind::Resumed),
+            "{version:?}: {kinds:?}"
+        );
+        assert_eq!(
+            kinds[2],
+            Some(rustls::HandshakeKind::Resumed),
+            "{version:?}: {kinds:?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn idle_client_connections_are_closed_after_the_idle_timeout() {
+    use fulcrum_model::Attributes;
+    let node = Node::start().await;
+    let (backends, port) = node.backends(1).await;
+    let lb_port = node.port();
+    node.load_balancer("idle", vec![http(lb_port, port)], &backends)
+        .await;
+    node.change(|s| {
+        s.set_attributes(
+            "idle",
+            Attributes {
+                idle_timeout_secs: 1,
+                ..Attributes::default()
+            },
+        )
+    })
+    .await;
+    // One keep-alive request, then silence: the balancer closes the connection.
+    let started = std::time::Instant::now();
+    let got = fulcrum_testkit::raw_exchange(
+        node.addr(lb_port),
+        b"GET / HTTP/1.1\r\nHost: idle.test\r\n\r\n",
+        Duration::from_secs(5),
+    )
+    .await
+    .unwrap();
+    let idle = started.elapsed();
+    assert!(
+        got.starts_with(b"HTTP/1.1 200"),
+        "{}",
+        String::from_utf8_lossy(&got)
+    );
+    assert!(
+        idle >= Duration::from_millis(900) && idle < Duration::from_millis(2500),
+        "{idle:?}"
+    );
+}
