@@ -434,3 +434,57 @@ async fn idle_client_connections_are_closed_after_the_idle_timeout() {
         "{idle:?}"
     );
 }
+
+#[tokio::test]
+async fn a_client_that_stops_reading_is_cut_by_the_idle_timeout() {
+    use fulcrum_model::Attributes;
+    let node = Node::start().await;
+    let (backends, port) = node.backends(1).await;
+    let lb_port = node.port();
+    node.load_balancer("slowread", vec![http(lb_port, port)], &backends)
+        .await;
+    node.change(|s| {
+        s.set_attributes(
+            "slowread",
+            Attributes {
+                idle_timeout_secs: 1,
+                ..Attributes::default()
+            },
+        )
+    })
+    .await;
+    // Ask for 200 MB and read none of it: buffers fill, nothing moves, the idle timeout ends it
+    // and the instance is let go.
+    use tokio::io::AsyncWriteExt;
+    let mut s = tokio::net::TcpStream::connect(node.addr(lb_port))
+        .await
+        .unwrap();
+    s.write_all(b"GET /bytes/200000000 HTTP/1.1\r\nHost: slow.test\r\n\r\n")
+        .await
+        .unwrap();
+    let b = backends[0].clone();
+    fulcrum_testkit::eventually(
+        "the instance to be streaming",
+        Duration::from_secs(5),
+        move || {
+            let b = b.clone();
+            async move { b.in_flight() == 1 }
+        },
+    )
+    .await;
+    let b = backends[0].clone();
+    fulcrum_testkit::eventually(
+        "the stalled exchange to be cut",
+        Duration::from_secs(5),
+        move || {
+            let b = b.clone();
+            async move { b.in_flight() == 0 }
+        },
+    )
+    .await;
+    drop(s);
+    assert_eq!(
+        http_get(node.addr(lb_port), "/", &[]).await.unwrap().status,
+        200
+    );
+}
