@@ -36,6 +36,12 @@ pub struct ServeArgs {
     /// On SIGTERM, how long in-flight requests may take to finish, in seconds.
     #[arg(long, default_value_t = 30)]
     pub drain_timeout: u64,
+    /// A client that has not finished its TLS handshake by then is disconnected, in seconds.
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=300))]
+    pub handshake_timeout: u64,
+    /// A client that has not sent a complete request head by then is disconnected, in seconds.
+    #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u64).range(1..=300))]
+    pub header_read_timeout: u64,
     /// Divides health-check intervals and timeouts (tests only).
     #[arg(long, default_value_t = 1, hide = true)]
     pub health_check_time_scale: u32,
@@ -99,6 +105,8 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
 
     let data_plane = DataPlane::new(DataPlaneConfig {
         bind: args.bind,
+        handshake_timeout: Duration::from_secs(args.handshake_timeout),
+        header_read_timeout: Duration::from_secs(args.header_read_timeout),
         health_check_time_scale: args.health_check_time_scale,
         ..DataPlaneConfig::default()
     })?;

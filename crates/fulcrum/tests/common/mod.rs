@@ -56,6 +56,16 @@ pub async fn backends_on_one_port(n: usize) -> (Vec<Backend>, u16) {
     (all, port)
 }
 
+/// One more instance address of the same block as [`backends_on_one_port`] (`127.1.X.(1 + k)`),
+/// for instances that are not testkit backends (raw TCP and TLS servers): bind it at port 0 for
+/// the first, then at that port for the others, as ELB sends to every instance at one port.
+pub fn instance_ip() -> IpAddr {
+    let block = (std::process::id() % 250) as u8;
+    let k = NEXT_INSTANCE.fetch_add(1, Ordering::Relaxed);
+    assert!(k < 250, "out of instance addresses");
+    IpAddr::V4(Ipv4Addr::new(127, 1, block, 1 + k))
+}
+
 /// Lines of one output stream of the child, read by a thread and handed over through a channel.
 pub struct Lines {
     rx: mpsc::UnboundedReceiver<String>,
