@@ -101,6 +101,9 @@ struct ChangeArgs {
     /// Wait until a new handshake presents this certificate (PEM).
     #[arg(long)]
     expect: Option<PathBuf>,
+    /// A read-only call: no new revision to wait for, only the command.
+    #[arg(long)]
+    read_only: bool,
     /// Give up after this many seconds.
     #[arg(long, default_value_t = 10.0)]
     timeout: f64,
@@ -378,7 +381,7 @@ fn change(a: ChangeArgs) -> anyhow::Result<()> {
                 status = Some(s);
             }
         }
-        if applied.is_none() {
+        if applied.is_none() && !a.read_only {
             if let Some(r) = applied_revision(a.api) {
                 if r > before {
                     applied = Some(t0.elapsed());
@@ -394,7 +397,10 @@ fn change(a: ChangeArgs) -> anyhow::Result<()> {
                 Err(_) => errors += 1,
             }
         }
-        if api.is_some() && applied.is_some() && (tls.is_none() || served.is_some()) {
+        if api.is_some()
+            && (a.read_only || applied.is_some())
+            && (tls.is_none() || served.is_some())
+        {
             break;
         }
         std::thread::sleep(Duration::from_millis(2));

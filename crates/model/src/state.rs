@@ -59,6 +59,40 @@ pub struct Placement {
 
 /// Tags per load balancer, as ELB allows.
 pub const MAX_TAGS_PER_LB: usize = 10;
+/// Tags per server certificate, as IAM allows.
+pub const MAX_TAGS_PER_CERTIFICATE: usize = 50;
+
+/// `current` with `new` added or replacing by key, sorted by key, after checking each new tag (key 1–128
+/// characters, value at most 256) and the resulting count against `limit`.
+fn merge_tags(
+    current: &[Tag],
+    new: &[Tag],
+    limit: usize,
+    what: &'static str,
+) -> Result<Vec<Tag>, ModelError> {
+    if let Some(t) = new
+        .iter()
+        .find(|t| t.key.is_empty() || t.key.chars().count() > 128 || t.value.chars().count() > 256)
+    {
+        return Err(validation(format!(
+            "tag '{}' is invalid: keys have 1 to 128 characters, values at most 256",
+            t.key
+        )));
+    }
+    let mut merged = current.to_vec();
+    for t in new {
+        match merged.iter_mut().find(|m| m.key == t.key) {
+            Some(m) => m.value = t.value.clone(),
+            None => merged.push(t.clone()),
+        }
+    }
+    if merged.len() > limit {
+        return Err(ModelError::TooMany { what, limit });
+    }
+    // Kept by key: every listing shows them in one order, and list markers can name a key.
+    merged.sort_by(|a, b| a.key.cmp(&b.key));
+    Ok(merged)
+}
 
 impl LoadBalancer {
     pub fn listener(&self, port: u16) -> Option<&Listener> {
@@ -300,7 +334,7 @@ impl State {
     }
 
     /// Adds an uploaded (already checked) certificate under a name no other certificate has.
-    pub fn add_certificate(&mut self, cert: ServerCertificate) -> Result<(), ModelError> {
+    pub fn add_certificate(&mut self, mut cert: ServerCertificate) -> Result<(), ModelError> {
         crate::names::check_certificate_name(&cert.name)?;
         crate::names::check_iam_path(&cert.path)?;
         if self.certificate_by_name(&cert.name).is_some() {
@@ -309,6 +343,12 @@ impl State {
         if cert.private_key.is_empty() {
             return Err(validation("a server certificate needs its private key"));
         }
+        cert.tags = merge_tags(
+            &[],
+            &cert.tags,
+            MAX_TAGS_PER_CERTIFICATE,
+            "certificate tags",
+        )?;
         self.certificates.insert(cert.id.clone(), cert);
         Ok(())
     }
@@ -513,34 +553,16 @@ impl State {
         Ok(())
     }
 
-    /// Adds or replaces tags (by key) on load balancers.
+    /// Adds or replaces tags (by key) on a load balancer.
     pub fn add_tags(&mut self, name: &str, tags: &[Tag]) -> Result<(), ModelError> {
-        for t in tags {
-            if t.key.is_empty() || t.key.len() > 128 || t.value.len() > 256 {
-                return Err(validation(format!(
-                    "tag '{}' is invalid: keys have 1 to 128 characters, values at most 256",
-                    t.key
-                )));
-            }
-            if t.key.starts_with("aws:") {
-                return Err(validation("tag keys starting with 'aws:' are reserved"));
-            }
+        if let Some(t) = tags.iter().find(|t| t.key.starts_with("aws:")) {
+            return Err(validation(format!(
+                "tag key '{}' is invalid: keys starting with 'aws:' are reserved",
+                t.key
+            )));
         }
         let lb = self.load_balancer_mut(name)?;
-        let mut merged = lb.tags.clone();
-        for t in tags {
-            match merged.iter_mut().find(|m| m.key == t.key) {
-                Some(m) => m.value = t.value.clone(),
-                None => merged.push(t.clone()),
-            }
-        }
-        if merged.len() > MAX_TAGS_PER_LB {
-            return Err(ModelError::TooMany {
-                what: "tags",
-                limit: MAX_TAGS_PER_LB,
-            });
-        }
-        lb.tags = merged;
+        lb.tags = merge_tags(&lb.tags, tags, MAX_TAGS_PER_LB, "tags")?;
         Ok(())
     }
 
@@ -604,37 +626,20 @@ impl State {
         Ok(())
     }
 
-    /// Adds or replaces tags on a certificate (IAM allows 50).
+    /// Adds or replaces tags on a certificate.
     pub fn tag_certificate(&mut self, name: &str, tags: &[Tag]) -> Result<(), ModelError> {
-        const MAX_CERTIFICATE_TAGS: usize = 50;
-        for t in tags {
-            if t.key.is_empty() || t.key.len() > 128 || t.value.len() > 256 {
-                return Err(validation(format!(
-                    "tag '{}' is invalid: keys have 1 to 128 characters, values at most 256",
-                    t.key
-                )));
-            }
-        }
         let id = self
             .certificate_by_name(name)
             .ok_or_else(|| ModelError::CertificateNotFound(name.to_owned()))?
             .id
             .clone();
         let cert = self.certificates.get_mut(&id).expect("found above");
-        let mut merged = cert.tags.clone();
-        for t in tags {
-            match merged.iter_mut().find(|m| m.key == t.key) {
-                Some(m) => m.value = t.value.clone(),
-                None => merged.push(t.clone()),
-            }
-        }
-        if merged.len() > MAX_CERTIFICATE_TAGS {
-            return Err(ModelError::TooMany {
-                what: "certificate tags",
-                limit: MAX_CERTIFICATE_TAGS,
-            });
-        }
-        cert.tags = merged;
+        cert.tags = merge_tags(
+            &cert.tags,
+            tags,
+            MAX_TAGS_PER_CERTIFICATE,
+            "certificate tags",
+        )?;
         Ok(())
     }
 

@@ -1,7 +1,7 @@
 //! Access keys: the credentials that sign API calls. Secrets are sealed in the store and shown
 //! once, in the answer to CreateAccessKey.
 
-use super::{answer, page, page_end};
+use super::{answer, page};
 use crate::error::ApiError;
 use crate::time::iso8601;
 use crate::xml::{done, Xml};
@@ -25,23 +25,24 @@ pub(crate) fn create(call: &Call<'_>) -> Result<Xml, ApiError> {
 }
 
 pub(crate) fn list(call: &Call<'_>) -> Result<Xml, ApiError> {
-    let (start, max) = page(call)?;
-    let keys: Vec<_> = call
+    let mut keys: Vec<_> = call
         .api
         .store
         .list_access_keys()?
         .into_iter()
         .filter(|k| k.active)
         .collect();
-    let shown: Vec<_> = keys.iter().skip(start).take(max).collect();
+    keys.sort_by(|a, b| a.id.cmp(&b.id));
+    let keys: Vec<_> = keys.iter().collect();
+    let shown = page(call, &keys, |k| k.id.clone())?;
     let mut x = answer("ListAccessKeys");
-    x.list("AccessKeyMetadata", &shown, |x, k| {
+    x.list("AccessKeyMetadata", &shown.items, |x, k| {
         x.text("UserName", USER)
             .text("AccessKeyId", &k.id)
             .text("Status", "Active")
             .text("CreateDate", iso8601(k.created));
     });
-    page_end(&mut x, start, shown.len(), keys.len());
+    shown.write_end(&mut x);
     Ok(done(x, "ListAccessKeys"))
 }
 

@@ -4,7 +4,7 @@
 use fulcrum_control::{prepare_certificate, CertificateUpload};
 use fulcrum_model::{ModelError, PrivateKeyPem, ServerCertificate, Tag};
 
-use super::{answer, page, page_end};
+use super::{answer, page};
 use crate::arn::certificate_arn;
 use crate::error::ApiError;
 use crate::time::iso8601;
@@ -95,14 +95,17 @@ pub(crate) fn upload(call: &Call<'_>) -> Result<Xml, ApiError> {
         ));
     }
     let cert = prepare_certificate(upload, call.now)?;
-    let shown = ServerCertificate {
-        private_key: PrivateKeyPem::default(),
-        ..cert.clone()
-    };
-    update(call, &shown.name, |s| s.add_certificate(cert))?;
+    let id = cert.id.clone();
+    update(call, &cert.name.clone(), |s| s.add_certificate(cert))?;
+    let snapshot = call.api.store.snapshot();
+    let shown = snapshot
+        .state
+        .certificates
+        .get(&id)
+        .ok_or_else(|| ApiError::internal("the uploaded certificate is not in the state"))?;
     let mut x = answer("UploadServerCertificate");
     x.open("ServerCertificateMetadata");
-    metadata(&mut x, call, &shown);
+    metadata(&mut x, call, shown);
     x.close("ServerCertificateMetadata");
     write_tags(&mut x, &shown.tags);
     Ok(done(x, "UploadServerCertificate"))
@@ -129,7 +132,6 @@ pub(crate) fn get(call: &Call<'_>) -> Result<Xml, ApiError> {
 
 pub(crate) fn list(call: &Call<'_>) -> Result<Xml, ApiError> {
     let prefix = call.params.get("PathPrefix").unwrap_or("/");
-    let (start, max) = page(call)?;
     let snapshot = call.api.store.snapshot();
     let mut all: Vec<&ServerCertificate> = snapshot
         .state
@@ -137,14 +139,15 @@ pub(crate) fn list(call: &Call<'_>) -> Result<Xml, ApiError> {
         .values()
         .filter(|c| c.path.starts_with(prefix))
         .collect();
-    // A stable order, so that markers mean the same thing from page to page.
-    all.sort_by(|a, b| (&a.path, &a.name).cmp(&(&b.path, &b.name)));
-    let shown: Vec<_> = all.iter().skip(start).take(max).collect();
+    // By path, then name; NUL sorts before any character a path or name may hold.
+    let sort_key = |c: &ServerCertificate| format!("{}\0{}", c.path, c.name);
+    all.sort_by_key(|c| sort_key(c));
+    let shown = page(call, &all, sort_key)?;
     let mut x = answer("ListServerCertificates");
-    x.list("ServerCertificateMetadataList", &shown, |x, c| {
+    x.list("ServerCertificateMetadataList", &shown.items, |x, c| {
         metadata(x, call, c)
     });
-    page_end(&mut x, start, shown.len(), all.len());
+    shown.write_end(&mut x);
     Ok(done(x, "ListServerCertificates"))
 }
 
@@ -190,17 +193,17 @@ pub(crate) fn untag(call: &Call<'_>) -> Result<Xml, ApiError> {
 
 pub(crate) fn list_tags(call: &Call<'_>) -> Result<Xml, ApiError> {
     let name = call.params.required("ServerCertificateName")?;
-    let (start, max) = page(call)?;
     let snapshot = call.api.store.snapshot();
     let c = snapshot
         .state
         .certificate_by_name(name)
         .ok_or_else(|| not_found(name))?;
-    let shown: Vec<&Tag> = c.tags.iter().skip(start).take(max).collect();
+    let tags: Vec<&Tag> = c.tags.iter().collect();
+    let shown = page(call, &tags, |t| t.key.clone())?;
     let mut x = answer("ListServerCertificateTags");
-    x.list("Tags", &shown, |x, t| {
+    x.list("Tags", &shown.items, |x, t| {
         x.text("Key", &t.key).text("Value", &t.value);
     });
-    page_end(&mut x, start, shown.len(), c.tags.len());
+    shown.write_end(&mut x);
     Ok(done(x, "ListServerCertificateTags"))
 }

@@ -43,26 +43,57 @@ pub(crate) fn answer(action: &str) -> Xml {
     Xml::result(action, IAM_NAMESPACE)
 }
 
-/// IAM's `MaxItems` (1–1000, default 100) and `Marker` (an opaque position: here, an index).
-pub(crate) fn page(call: &Call<'_>) -> Result<(usize, usize), ApiError> {
+/// One page of a listing, as IAM pages them: `MaxItems` (1–1000, default 100) items after the
+/// request's `Marker`. The marker names the last item of the previous page (by its sort key,
+/// hex-encoded so that it stays opaque), so a page is right even if items came or went between
+/// requests.
+pub(crate) struct Page<'a, T> {
+    pub(crate) items: Vec<&'a T>,
+    next: Option<String>,
+}
+
+/// The page of `items`, which must be sorted by `key`.
+pub(crate) fn page<'a, T>(
+    call: &Call<'_>,
+    items: &[&'a T],
+    key: impl Fn(&T) -> String,
+) -> Result<Page<'a, T>, ApiError> {
     let max: usize = call.params.number("MaxItems")?.unwrap_or(100);
     if !(1..=1000).contains(&max) {
         return Err(ApiError::validation("MaxItems must be between 1 and 1000"));
     }
-    let start = match call.params.get("Marker") {
-        None => 0,
-        Some(m) => m.parse().map_err(|_| {
-            ApiError::validation(format!("Marker '{m}' was not returned by this API"))
-        })?,
+    let after = match call.params.get("Marker") {
+        None => None,
+        Some(m) => Some(
+            hex::decode(m)
+                .ok()
+                .and_then(|b| String::from_utf8(b).ok())
+                .ok_or_else(|| {
+                    ApiError::validation(format!("Marker '{m}' was not returned by this API"))
+                })?,
+        ),
     };
-    Ok((start, max))
+    let mut rest = items
+        .iter()
+        .copied()
+        .filter(|t| after.as_ref().is_none_or(|a| key(t) > *a));
+    let chosen: Vec<&T> = rest.by_ref().take(max).collect();
+    let next = match (rest.next(), chosen.last()) {
+        (Some(_), Some(last)) => Some(hex::encode(key(last))),
+        _ => None,
+    };
+    Ok(Page {
+        items: chosen,
+        next,
+    })
 }
 
-/// Writes `IsTruncated` and, when truncated, the `Marker` of the next page.
-pub(crate) fn page_end(x: &mut Xml, start: usize, shown: usize, total: usize) {
-    let next = start + shown;
-    x.text("IsTruncated", next < total);
-    if next < total {
-        x.text("Marker", next);
+impl<T> Page<'_, T> {
+    /// Writes `IsTruncated` and, when truncated, the `Marker` of the next page.
+    pub(crate) fn write_end(&self, x: &mut Xml) {
+        x.text("IsTruncated", self.next.is_some());
+        if let Some(m) = &self.next {
+            x.text("Marker", m);
+        }
     }
 }
