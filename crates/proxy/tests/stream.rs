@@ -251,3 +251,44 @@ async fn tcp_balances_by_least_connections() {
     assert_eq!(instances[0].open.load(Ordering::Relaxed), 2);
     assert_eq!(instances[1].open.load(Ordering::Relaxed), 2);
 }
+
+#[tokio::test]
+async fn tcp_streams_idle_out_but_live_ones_stay() {
+    use fulcrum_model::Attributes;
+    let node = Node::start().await;
+    let (instances, port) = echo_instances(&node, 1, false).await;
+    let lb_port = tcp_lb(&node, "tcpidle", Protocol::Tcp, &instances, port, &[]).await;
+    node.change(|s| {
+        s.set_attributes(
+            "tcpidle",
+            Attributes {
+                idle_timeout_secs: 1,
+                ..Attributes::default()
+            },
+        )
+    })
+    .await;
+    let mut live = TcpStream::connect(node.addr(lb_port)).await.unwrap();
+    let mut quiet = TcpStream::connect(node.addr(lb_port)).await.unwrap();
+    let started = std::time::Instant::now();
+    // The live one talks every 250 ms for 2.5 s and gets every byte back.
+    for _ in 0..10 {
+        live.write_all(b"x").await.unwrap();
+        let mut b = [0u8; 1];
+        tokio::time::timeout(LIMIT, live.read_exact(&mut b))
+            .await
+            .unwrap()
+            .unwrap();
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    // The quiet one was closed after about a second of silence.
+    let mut rest = Vec::new();
+    let closed = tokio::time::timeout(Duration::from_secs(1), quiet.read_to_end(&mut rest)).await;
+    assert!(
+        closed.is_ok(),
+        "the quiet connection was closed by the idle timeout"
+    );
+    assert!(started.elapsed() >= Duration::from_millis(2500));
+    let got = exchange(&mut live, b"y").await;
+    assert_eq!(got, b"ybye");
+}
