@@ -60,6 +60,7 @@ fn public_host(bind: IpAddr) -> String {
 }
 
 pub fn run(args: ServeArgs) -> anyhow::Result<()> {
+    raise_open_files_limit();
     let workers = args
         .workers
         .or_else(|| std::thread::available_parallelism().ok().map(|n| n.get()))
@@ -152,4 +153,18 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         tracing::info!("drained; bye");
     }
     Ok(())
+}
+
+/// Every listener, client connection and instance connection is a descriptor, and a TCP stream
+/// with splice holds six: the usual soft limit of 1024 would cap a node at a few hundred
+/// clients. Raise it to the hard limit.
+fn raise_open_files_limit() {
+    match rlimit::increase_nofile_limit(u64::MAX) {
+        Ok(limit) if limit < 65_536 => tracing::warn!(
+            limit,
+            "open files are limited to {limit}: raise the hard limit (ulimit -Hn) for busy nodes"
+        ),
+        Ok(limit) => tracing::debug!(limit, "open files limit"),
+        Err(e) => tracing::warn!(error = %e, "cannot raise the open files limit"),
+    }
 }

@@ -218,7 +218,11 @@ async fn run_checker(probe: Probe, health: Arc<InstanceHealth>, time_scale: u32)
     let check = &probe.check;
     let interval = Duration::from_secs(check.interval_secs.into()) / time_scale;
     let timeout = Duration::from_secs(check.timeout_secs.into()) / time_scale;
-    let mut ticker = tokio::time::interval(interval);
+    // Checkers started together (a node starting, a large registration) spread their first
+    // probes over up to two seconds instead of opening every connection at once.
+    let spread = interval.min(Duration::from_secs(2));
+    let first = spread.mul_f64(rand::random::<f64>());
+    let mut ticker = tokio::time::interval_at(tokio::time::Instant::now() + first, interval);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let (mut passes, mut failures) = (0u32, 0u32);
     loop {

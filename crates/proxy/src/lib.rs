@@ -234,7 +234,12 @@ impl DataPlane {
         tokio::spawn(async move {
             loop {
                 let snapshot = Arc::clone(&snapshots.borrow_and_update());
-                this.apply(&snapshot);
+                // Compiling a large state takes milliseconds: off the workers that carry traffic.
+                let applier = this.clone();
+                let applied = tokio::task::spawn_blocking(move || applier.apply(&snapshot)).await;
+                if let Err(e) = applied {
+                    tracing::error!(error = %e, "applying a state failed");
+                }
                 let retry = !this.lock().failed.is_empty();
                 tokio::select! {
                     changed = snapshots.changed() => if changed.is_err() { return },
