@@ -56,6 +56,18 @@ enum LbCommand {
         #[arg(long, default_value_t = 2)]
         unhealthy: u32,
     },
+    /// Serve another certificate on an HTTPS or SSL listener (rotation): new handshakes get
+    /// it at once, open connections keep theirs.
+    SetCertificate {
+        #[arg(long)]
+        name: String,
+        /// The listener's port.
+        #[arg(long)]
+        port: u16,
+        /// The certificate's name or ARN.
+        #[arg(long)]
+        cert: String,
+    },
     /// Register instances (inventory ids or IP addresses) with a load balancer.
     Register {
         #[arg(long)]
@@ -180,6 +192,14 @@ async fn exec(c: &Client, command: LbCommand) -> anyhow::Result<()> {
             print(c, &r, |r| {
                 format!("{name}: {}", health_check_text(&r["HealthCheck"]))
             });
+        }
+        LbCommand::SetCertificate { name, port, cert } => {
+            let mut p = Params::default();
+            p.set("LoadBalancerName", &name)
+                .set("LoadBalancerPort", port)
+                .set("SSLCertificateId", &cert);
+            let r = c.call(ELB, "SetLoadBalancerListenerSSLCertificate", &p.0).await?;
+            print(c, &r, |_| format!("{name}: the listener on port {port} now serves {cert}."));
         }
         LbCommand::Register { name, instances } => {
             instances_call(c, "RegisterInstancesWithLoadBalancer", &name, &instances).await?;
