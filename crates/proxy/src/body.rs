@@ -11,18 +11,16 @@ use hyper::body::Incoming;
 
 use crate::upstream::{Outstanding, Sender, Upstream};
 
-pin_project_lite::pin_project! {
-    #[project = ProxyBodyProj]
-    pub(crate) enum ProxyBody {
-        Upstream {
-            #[pin]
-            body: Incoming,
-            // Some until the body ends; then the connection goes back to its pool.
-            conn: Option<(Arc<Upstream>, Sender)>,
-            outstanding: Option<Outstanding>,
-        },
-        Local { data: Option<Bytes> },
-    }
+pub(crate) struct ProxyBody(Kind);
+
+enum Kind {
+    Upstream {
+        body: Incoming,
+        /// Some until the exchange is over; then the connection goes back to its pool.
+        conn: Option<(Arc<Upstream>, Sender)>,
+        outstanding: Option<Outstanding>,
+    },
+    Local(Option<Bytes>),
 }
 
 impl ProxyBody {
@@ -31,21 +29,19 @@ impl ProxyBody {
         conn: Option<(Arc<Upstream>, Sender)>,
         outstanding: Outstanding,
     ) -> Self {
-        ProxyBody::Upstream {
+        ProxyBody(Kind::Upstream {
             body,
             conn,
             outstanding: Some(outstanding),
-        }
+        })
     }
 
     pub(crate) fn local(data: impl Into<Bytes>) -> Self {
-        ProxyBody::Local {
-            data: Some(data.into()),
-        }
+        ProxyBody(Kind::Local(Some(data.into())))
     }
 
     pub(crate) fn empty() -> Self {
-        ProxyBody::Local { data: None }
+        ProxyBody(Kind::Local(None))
     }
 }
 
@@ -54,19 +50,21 @@ impl Body for ProxyBody {
     type Error = hyper::Error;
 
     fn poll_frame(
-        self: Pin<&mut Self>,
+        mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
-        match self.project() {
-            ProxyBodyProj::Upstream {
+        match &mut self.0 {
+            Kind::Upstream {
                 body,
                 conn,
                 outstanding,
             } => {
-                let polled = body.poll_frame(cx);
+                let polled = Pin::new(&mut *body).poll_frame(cx);
                 let ended = match &polled {
                     Poll::Ready(None) => true,
-                    Poll::Ready(Some(Ok(_))) => false,
+                    // The server may stop polling once it has written as many bytes as the
+                    // length announced, so the end is also seen with the last frame.
+                    Poll::Ready(Some(Ok(_))) => body.is_end_stream(),
                     Poll::Ready(Some(Err(_))) => {
                         // A broken exchange: the connection is not reusable.
                         conn.take();
@@ -83,24 +81,34 @@ impl Body for ProxyBody {
                 }
                 polled
             }
-            ProxyBodyProj::Local { data } => Poll::Ready(data.take().map(|d| Ok(Frame::data(d)))),
+            Kind::Local(data) => Poll::Ready(data.take().map(|d| Ok(Frame::data(d)))),
         }
     }
 
     fn is_end_stream(&self) -> bool {
-        match self {
-            // Reporting the end early would let the server stop polling before the connection
-            // is returned; the final poll costs nothing.
-            ProxyBody::Upstream { body, conn, .. } => body.is_end_stream() && conn.is_none(),
-            ProxyBody::Local { data } => data.is_none(),
+        match &self.0 {
+            Kind::Upstream { body, .. } => body.is_end_stream(),
+            Kind::Local(data) => data.is_none(),
         }
     }
 
     fn size_hint(&self) -> SizeHint {
-        match self {
-            ProxyBody::Upstream { body, .. } => body.size_hint(),
-            ProxyBody::Local { data } => {
-                SizeHint::with_exact(data.as_ref().map_or(0, |d| d.len() as u64))
+        match &self.0 {
+            Kind::Upstream { body, .. } => body.size_hint(),
+            Kind::Local(data) => SizeHint::with_exact(data.as_ref().map_or(0, |d| d.len() as u64)),
+        }
+    }
+}
+
+impl Drop for ProxyBody {
+    /// A server does not poll a body it knows is over (empty, `HEAD`, `204`, or its announced
+    /// length written): the connection is returned here if the exchange is complete.
+    fn drop(&mut self) {
+        if let Kind::Upstream { body, conn, .. } = &mut self.0 {
+            if body.is_end_stream() {
+                if let Some((upstream, sender)) = conn.take() {
+                    upstream.checkin_later(sender);
+                }
             }
         }
     }

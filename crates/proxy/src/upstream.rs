@@ -3,8 +3,8 @@
 //! with the request still in hand.
 
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, Weak};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
@@ -61,6 +61,8 @@ pub(crate) struct Upstream {
     /// TLS to the instance (instance protocol HTTPS or SSL).
     tls: Option<BackendTls>,
     idle: Mutex<Vec<IdleConn>>,
+    /// Whether a task is closing idle connections that are too old to reuse.
+    reaping: AtomicBool,
     /// Connection and upgraded-stream tasks; finished ones are pruned as new ones start.
     tasks: Mutex<Vec<AbortHandle>>,
     /// Requests sent and not yet answered in full, for least-outstanding-requests balancing.
@@ -87,6 +89,7 @@ impl Upstream {
             connect_timeout,
             tls,
             idle: Mutex::new(Vec::new()),
+            reaping: AtomicBool::new(false),
             tasks: Mutex::new(Vec::new()),
             outstanding: AtomicUsize::new(0),
         }
@@ -124,16 +127,22 @@ impl Upstream {
     }
 
     /// Returns a connection whose exchange is complete.
-    pub(crate) fn checkin(&self, sender: Sender) {
+    pub(crate) fn checkin(self: &Arc<Self>, sender: Sender) {
         if sender.is_closed() {
             return;
         }
         let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
-        if idle.len() < MAX_IDLE_PER_INSTANCE {
-            idle.push(IdleConn {
-                sender,
-                since: Instant::now(),
-            });
+        if idle.len() >= MAX_IDLE_PER_INSTANCE {
+            return;
+        }
+        idle.push(IdleConn {
+            sender,
+            since: Instant::now(),
+        });
+        // The flag is read and cleared under the pool's lock, so no connection is left idle
+        // without a reaper to close it.
+        if !self.reaping.swap(true, Ordering::Relaxed) {
+            tokio::spawn(reap(Arc::downgrade(self)));
         }
     }
 
@@ -183,6 +192,19 @@ impl Upstream {
 
     pub(crate) fn tls(&self) -> Option<&BackendTls> {
         self.tls.as_ref()
+    }
+
+    /// Returns a connection whose exchange is complete, outside of any poll.
+    pub(crate) fn checkin_later(self: &Arc<Self>, mut sender: Sender) {
+        if sender.is_ready() {
+            return self.checkin(sender);
+        }
+        let this = Arc::clone(self);
+        tokio::spawn(async move {
+            if sender.ready().await.is_ok() {
+                this.checkin(sender);
+            }
+        });
     }
 
     async fn connect(&self) -> Result<Sender, ConnectError> {
@@ -239,5 +261,22 @@ impl Upstream {
                 tracing::info!(instance = %self.addr, connections = cut, "drain over: connections to a deregistered instance closed");
             }
         });
+    }
+}
+
+/// Closes idle connections once they are too old to reuse, so that a burst does not leave its
+/// connections open on the instance until the next burst; ends when the pool is empty.
+async fn reap(upstream: Weak<Upstream>) {
+    loop {
+        tokio::time::sleep(IDLE_REUSE_LIMIT / 4).await;
+        let Some(upstream) = upstream.upgrade() else {
+            return;
+        };
+        let mut idle = upstream.idle.lock().unwrap_or_else(|e| e.into_inner());
+        idle.retain(|c| c.since.elapsed() < IDLE_REUSE_LIMIT && !c.sender.is_closed());
+        if idle.is_empty() {
+            upstream.reaping.store(false, Ordering::Relaxed);
+            return;
+        }
     }
 }

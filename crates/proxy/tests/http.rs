@@ -488,3 +488,31 @@ async fn a_client_that_stops_reading_is_cut_by_the_idle_timeout() {
         200
     );
 }
+
+#[tokio::test]
+async fn instance_connections_are_kept_alive_and_reused() {
+    let node = Node::start().await;
+    let cert = node.certificate("pool", &["pool.test"]).await;
+    let (backends, port) = node.backends(1).await;
+    let lb_port = node.port();
+    node.load_balancer("pool", vec![https(lb_port, port, &[&cert])], &backends)
+        .await;
+    for alpn in [&b"http/1.1"[..], b"h2"] {
+        let mut conn = Conn::https(node.addr(lb_port), "pool.test", node.tls_client(&[alpn]))
+            .await
+            .unwrap();
+        // A length-delimited body and a chunked one: both end the exchange cleanly.
+        conn.get("/bytes/1024", &[]).await.unwrap();
+        let before = backends[0].connections();
+        for i in 0..40 {
+            let path = if i % 2 == 0 { "/bytes/1024" } else { "/echo" };
+            assert_eq!(conn.get(path, &[]).await.unwrap().status, 200);
+        }
+        // Health checks open a connection now and then; requests must not.
+        let opened = backends[0].connections() - before;
+        assert!(
+            opened <= 3,
+            "{opened} new instance connections for 40 requests over {alpn:?}"
+        );
+    }
+}

@@ -198,8 +198,12 @@ async fn exec(c: &Client, command: LbCommand) -> anyhow::Result<()> {
             p.set("LoadBalancerName", &name)
                 .set("LoadBalancerPort", port)
                 .set("SSLCertificateId", &cert);
-            let r = c.call(ELB, "SetLoadBalancerListenerSSLCertificate", &p.0).await?;
-            print(c, &r, |_| format!("{name}: the listener on port {port} now serves {cert}."));
+            let r = c
+                .call(ELB, "SetLoadBalancerListenerSSLCertificate", &p.0)
+                .await?;
+            print(c, &r, |_| {
+                format!("{name}: the listener on port {port} now serves {cert}.")
+            });
         }
         LbCommand::Register { name, instances } => {
             instances_call(c, "RegisterInstancesWithLoadBalancer", &name, &instances).await?;
