@@ -14,7 +14,7 @@ use hyper::server::conn::{http1, http2};
 use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
 use tokio::io::{AsyncRead, AsyncWrite};
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tokio_rustls::TlsAcceptor;
@@ -130,7 +130,12 @@ async fn accept_loop(
         tokio::spawn(async move {
             let _guard = guard;
             match acceptor {
-                None if http => serve(shared, stream, info, false, drain).await,
+                None if http => {
+                    if first_bytes(&shared, &stream, 0, &drain).await {
+                        // Boxed: an idle connection's task stays small until a request comes.
+                        Box::pin(serve(shared, stream, info, false, drain)).await
+                    }
+                }
                 None => crate::stream::serve(shared, stream, client, local, port).await,
                 Some(acceptor) => {
                     let handshake = tokio::time::timeout(
@@ -139,9 +144,16 @@ async fn accept_loop(
                     );
                     tokio::select! {
                         done = handshake => match done {
-                            Ok(Ok(tls)) if http => {
+                            Ok(Ok(mut tls)) if http => {
                                 let h2 = tls.get_ref().1.alpn_protocol() == Some(b"h2");
-                                serve(shared, tls, info, h2, drain).await
+                                let buffered = tls
+                                    .get_mut()
+                                    .1
+                                    .process_new_packets()
+                                    .map_or(1, |s| s.plaintext_bytes_to_read());
+                                if first_bytes(&shared, tls.get_ref().0, buffered, &drain).await {
+                                    Box::pin(serve(shared, tls, info, h2, drain)).await
+                                }
                             }
                             Ok(Ok(tls)) => crate::stream::serve(shared, tls, client, local, port).await,
                             Ok(Err(e)) => tracing::debug!(%client, error = %e, "TLS handshake failed"),
@@ -267,6 +279,26 @@ async fn drive<C: Drainable>(
             // request head) is closed after a short grace instead of holding the drain.
             () = idle_expired(activity, in_flight, DRAIN_GRACE), if draining => return,
         }
+    }
+}
+
+/// Waits for a connection's first request bytes before any HTTP state (and its buffers) exists
+/// for it, so that an idle connection costs little memory. Returns false when the connection
+/// should be closed instead: nothing came within the header read timeout, or the listener is
+/// draining. `buffered` is what the TLS layer already holds.
+async fn first_bytes(
+    shared: &Shared,
+    tcp: &TcpStream,
+    buffered: usize,
+    drain: &watch::Receiver<bool>,
+) -> bool {
+    if buffered > 0 {
+        return true;
+    }
+    tokio::select! {
+        readable = tcp.readable() => readable.is_ok(),
+        () = tokio::time::sleep(shared.config.header_read_timeout) => false,
+        () = draining(drain.clone()) => false,
     }
 }
 
