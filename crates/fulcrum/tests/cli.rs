@@ -516,3 +516,62 @@ async fn created_keys_sign_until_deleted() {
 
     node.stop().await;
 }
+
+#[tokio::test]
+async fn a_certificate_rotates_through_the_cli() {
+    let dir = tempfile::tempdir().unwrap();
+    let files = tempfile::tempdir().unwrap();
+    let node = start(dir.path()).await;
+    let cli = Cli::new(&node);
+    let ca = TestCa::new("fulcrum CLI rotation CA");
+    let (old_cert, old_key) = write_certificate(&ca, files.path(), "www");
+    let (new_cert, new_key) = write_certificate(&ca, files.path(), "www-2");
+    cli.ok(&[
+        "cert", "upload", "--name", "www", "--cert", &old_cert, "--key", &old_key,
+    ])
+    .await;
+    cli.ok(&[
+        "cert", "upload", "--name", "www-2", "--cert", &new_cert, "--key", &new_key,
+    ])
+    .await;
+    let (backends, port) = backends(1).await;
+    let lb_port = fulcrum_testkit::closed_port().port();
+    let listener = format!("HTTPS:{lb_port}:HTTP:{port}:www");
+    cli.ok(&["lb", "create", "--name", "rot", "--listener", &listener])
+        .await;
+    let out = cli
+        .ok(&[
+            "lb",
+            "set-certificate",
+            "--name",
+            "rot",
+            "--port",
+            &lb_port.to_string(),
+            "--cert",
+            "www-2",
+        ])
+        .await;
+    assert!(out.contains("www-2"), "{out}");
+    let doc = cli.json(&["lb", "describe", "--name", "rot"]).await;
+    let l = &doc["LoadBalancerDescriptions"][0]["ListenerDescriptions"][0]["Listener"];
+    assert_eq!(
+        l["SSLCertificateId"],
+        format!("{ARN_PREFIX}www-2"),
+        "{doc:#}"
+    );
+    cli.fails_with(
+        &[
+            "lb",
+            "set-certificate",
+            "--name",
+            "rot",
+            "--port",
+            &lb_port.to_string(),
+            "--cert",
+            "nope",
+        ],
+        "CertificateNotFound",
+    )
+    .await;
+    drop(backends);
+}
