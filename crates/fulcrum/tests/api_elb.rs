@@ -18,13 +18,12 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use aws_credential_types::Credentials;
 use aws_sdk_elasticloadbalancing as elb;
-use common::{backends_on_one_port, bind_address, Fulcrum, Serve};
-use elb::config::http::HttpResponse;
+use common::{backends_on_one_port, bind_address, refused, Fulcrum, Serve};
 use elb::config::interceptors::BeforeTransmitInterceptorContextMut;
 use elb::config::retry::RetryConfig;
 use elb::config::timeout::TimeoutConfig;
 use elb::config::{BehaviorVersion, ConfigBag, Intercept, Region, RuntimeComponents};
-use elb::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use elb::error::{DisplayErrorContext, ProvideErrorMetadata};
 use elb::types::{
     AccessLog, AdditionalAttribute, ConnectionDraining, ConnectionSettings, CrossZoneLoadBalancing,
     HealthCheck, Instance, InstanceState, Listener, LoadBalancerAttributes,
@@ -408,45 +407,6 @@ fn show_states(states: &[InstanceState]) -> String {
         })
         .collect::<Vec<_>>()
         .join(", ")
-}
-
-/// Asserts that `result` is the API's refusal with `code` and returns the SDK's typed error
-/// and the HTTP status.
-#[track_caller]
-fn refused<T: Debug, E>(
-    what: &str,
-    result: Result<T, SdkError<E, HttpResponse>>,
-    code: &str,
-) -> (E, u16)
-where
-    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
-{
-    let err = match result {
-        Ok(v) => panic!("{what}: expected the error {code}, got success: {v:?}"),
-        Err(e) => e,
-    };
-    assert_eq!(
-        err.code(),
-        Some(code),
-        "{what}: expected {code}; got {}",
-        DisplayErrorContext(&err)
-    );
-    let status = err
-        .raw_response()
-        .map(|r| r.status().as_u16())
-        .unwrap_or_else(|| panic!("{what}: no HTTP response: {}", DisplayErrorContext(&err)));
-    let message = err.message().unwrap_or_default().to_owned();
-    assert!(
-        !message.is_empty(),
-        "{what}: {code} comes without a message"
-    );
-    match err {
-        SdkError::ServiceError(e) => (e.into_err(), status),
-        other => panic!(
-            "{what}: not a service error: {}",
-            DisplayErrorContext(&other)
-        ),
-    }
 }
 
 /// Sends a raw (unsigned unless the caller signs it) request to the API.

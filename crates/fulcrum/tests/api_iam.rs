@@ -18,14 +18,13 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use aws_credential_types::Credentials;
 use aws_sdk_elasticloadbalancing as elb;
 use aws_sdk_iam as iam;
-use common::{bind_address, Fulcrum, Serve};
+use common::{bind_address, refused, Fulcrum, Serve};
 use fulcrum_testkit::{certs_from_pem, client_tls_config, https_get, TestCa};
-use iam::config::http::HttpResponse;
 use iam::config::interceptors::AfterDeserializationInterceptorContextRef;
 use iam::config::retry::RetryConfig;
 use iam::config::timeout::TimeoutConfig;
 use iam::config::{BehaviorVersion, ConfigBag, Intercept, Region, RuntimeComponents};
-use iam::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use iam::error::{DisplayErrorContext, ProvideErrorMetadata};
 use iam::types::{ServerCertificate, ServerCertificateMetadata, Tag};
 use rcgen::{
     BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa,
@@ -319,44 +318,6 @@ fn assert_no_key(what: &str, text: &str, key_pem: &str, cert_pem: &str) {
             !text.contains(line),
             "{what} holds a line of the private key ({line}):\n{text}"
         );
-    }
-}
-
-/// Asserts that `result` is the API's refusal with `code` (with a message) and returns the
-/// SDK's typed error and the HTTP status.
-#[track_caller]
-fn refused<T: Debug, E>(
-    what: &str,
-    result: Result<T, SdkError<E, HttpResponse>>,
-    code: &str,
-) -> (E, u16)
-where
-    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
-{
-    let err = match result {
-        Ok(v) => panic!("{what}: expected the error {code}, got success: {v:?}"),
-        Err(e) => e,
-    };
-    assert_eq!(
-        err.code(),
-        Some(code),
-        "{what}: expected {code}; got {}",
-        DisplayErrorContext(&err)
-    );
-    let status = err
-        .raw_response()
-        .map(|r| r.status().as_u16())
-        .unwrap_or_else(|| panic!("{what}: no HTTP response: {}", DisplayErrorContext(&err)));
-    assert!(
-        err.message().is_some_and(|m| !m.is_empty()),
-        "{what}: {code} comes without a message"
-    );
-    match err {
-        SdkError::ServiceError(e) => (e.into_err(), status),
-        other => panic!(
-            "{what}: not a service error: {}",
-            DisplayErrorContext(&other)
-        ),
     }
 }
 

@@ -449,3 +449,54 @@ impl Drop for Fulcrum {
         }
     }
 }
+
+/// Asserts that `result` is the API's refusal with `code`, with a message, and returns the
+/// SDK's typed error and the HTTP status. (Every AWS SDK crate re-exports the same error types.)
+#[track_caller]
+pub fn refused<T: std::fmt::Debug, E>(
+    what: &str,
+    result: Result<
+        T,
+        aws_sdk_elasticloadbalancing::error::SdkError<
+            E,
+            aws_sdk_elasticloadbalancing::config::http::HttpResponse,
+        >,
+    >,
+    code: &str,
+) -> (E, u16)
+where
+    E: aws_sdk_elasticloadbalancing::error::ProvideErrorMetadata
+        + std::error::Error
+        + Send
+        + Sync
+        + 'static,
+{
+    use aws_sdk_elasticloadbalancing::error::{
+        DisplayErrorContext, ProvideErrorMetadata, SdkError,
+    };
+    let err = match result {
+        Ok(v) => panic!("{what}: expected the error {code}, got success: {v:?}"),
+        Err(e) => e,
+    };
+    assert_eq!(
+        err.code(),
+        Some(code),
+        "{what}: expected {code}; got {}",
+        DisplayErrorContext(&err)
+    );
+    let status = err
+        .raw_response()
+        .map(|r| r.status().as_u16())
+        .unwrap_or_else(|| panic!("{what}: no HTTP response: {}", DisplayErrorContext(&err)));
+    assert!(
+        err.message().is_some_and(|m| !m.is_empty()),
+        "{what}: {code} comes without a message"
+    );
+    match err {
+        SdkError::ServiceError(e) => (e.into_err(), status),
+        other => panic!(
+            "{what}: not a service error: {}",
+            DisplayErrorContext(&other)
+        ),
+    }
+}
