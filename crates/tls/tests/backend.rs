@@ -82,42 +82,6 @@ fn instance_server(
     Arc::new(config)
 }
 
-/// Moves bytes between the two ends until neither has anything to say; the first error of
-/// either side ends it.
-fn pump(client: &mut ClientConnection, server: &mut ServerConnection) -> Result<(), rustls::Error> {
-    for _ in 0..50 {
-        let mut moved = false;
-        let mut buf = Vec::new();
-        while client.wants_write() {
-            client.write_tls(&mut buf).unwrap();
-        }
-        if !buf.is_empty() {
-            moved = true;
-            let mut rd = &buf[..];
-            while !rd.is_empty() {
-                server.read_tls(&mut rd).unwrap();
-            }
-            server.process_new_packets()?;
-        }
-        buf.clear();
-        while server.wants_write() {
-            server.write_tls(&mut buf).unwrap();
-        }
-        if !buf.is_empty() {
-            moved = true;
-            let mut rd = &buf[..];
-            while !rd.is_empty() {
-                client.read_tls(&mut rd).unwrap();
-            }
-            client.process_new_packets()?;
-        }
-        if !moved {
-            return Ok(());
-        }
-    }
-    panic!("the handshake did not settle");
-}
-
 fn instance_address() -> ServerName<'static> {
     ServerName::from("10.0.0.5".parse::<IpAddr>().unwrap())
 }
