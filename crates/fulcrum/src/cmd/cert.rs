@@ -7,7 +7,7 @@ use anyhow::Context;
 use clap::{Args, Subcommand};
 use serde_json::{json, Value};
 
-use super::{block_on, field, items, print, table};
+use super::{block_on, field, items, list_all, print, table};
 use crate::client::{Client, ClientArgs, Params, IAM};
 
 #[derive(Args, Debug)]
@@ -91,7 +91,8 @@ async fn exec(c: &Client, command: CertCommand) -> anyhow::Result<()> {
             });
         }
         CertCommand::List => {
-            let all = list(c).await?;
+            let all =
+                list_all(c, "ListServerCertificates", "ServerCertificateMetadataList").await?;
             let r = json!({ "ServerCertificateMetadataList": all });
             print(c, &r, |r| {
                 let rows: Vec<_> = items(r, "ServerCertificateMetadataList")
@@ -123,22 +124,6 @@ async fn exec(c: &Client, command: CertCommand) -> anyhow::Result<()> {
         }
     }
     Ok(())
-}
-
-/// Every certificate, page after page.
-async fn list(c: &Client) -> anyhow::Result<Vec<Value>> {
-    let mut all = Vec::new();
-    let mut marker: Option<String> = None;
-    loop {
-        let mut p = Params::default();
-        p.opt("Marker", marker.as_ref());
-        let r = c.call(IAM, "ListServerCertificates", &p.0).await?;
-        all.extend_from_slice(items(&r, "ServerCertificateMetadataList"));
-        marker = Some(field(&r, "Marker")).filter(|m| !m.is_empty());
-        if r["IsTruncated"] != Value::Bool(true) || marker.is_none() {
-            return Ok(all);
-        }
-    }
 }
 
 fn show_text(r: &Value) -> String {

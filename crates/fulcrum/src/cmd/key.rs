@@ -2,9 +2,9 @@
 //! that is its purpose. Nothing else ever prints a secret.
 
 use clap::{Args, Subcommand};
-use serde_json::{json, Value};
+use serde_json::json;
 
-use super::{block_on, field, items, print, table};
+use super::{block_on, field, items, list_all, print, table};
 use crate::client::{Client, ClientArgs, Params, IAM};
 
 #[derive(Args, Debug)]
@@ -50,7 +50,7 @@ async fn exec(c: &Client, command: KeyCommand) -> anyhow::Result<()> {
             });
         }
         KeyCommand::List => {
-            let all = list(c).await?;
+            let all = list_all(c, "ListAccessKeys", "AccessKeyMetadata").await?;
             let r = json!({ "AccessKeyMetadata": all });
             print(c, &r, |r| {
                 let rows: Vec<_> = items(r, "AccessKeyMetadata")
@@ -76,20 +76,4 @@ async fn exec(c: &Client, command: KeyCommand) -> anyhow::Result<()> {
         }
     }
     Ok(())
-}
-
-/// Every active key, page after page.
-async fn list(c: &Client) -> anyhow::Result<Vec<Value>> {
-    let mut all = Vec::new();
-    let mut marker: Option<String> = None;
-    loop {
-        let mut p = Params::default();
-        p.opt("Marker", marker.as_ref());
-        let r = c.call(IAM, "ListAccessKeys", &p.0).await?;
-        all.extend_from_slice(items(&r, "AccessKeyMetadata"));
-        marker = Some(field(&r, "Marker")).filter(|m| !m.is_empty());
-        if r["IsTruncated"] != Value::Bool(true) || marker.is_none() {
-            return Ok(all);
-        }
-    }
 }

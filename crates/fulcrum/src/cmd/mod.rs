@@ -82,6 +82,22 @@ fn table(headers: &[&str], rows: &[Vec<String>], empty: &str) -> String {
     out
 }
 
+/// Every item of an IAM listing, page after page (`Marker`, `IsTruncated`).
+async fn list_all(c: &Client, action: &str, list: &str) -> anyhow::Result<Vec<Value>> {
+    let mut all = Vec::new();
+    let mut marker: Option<String> = None;
+    loop {
+        let mut p = crate::client::Params::default();
+        p.opt("Marker", marker.as_ref());
+        let r = c.call(crate::client::IAM, action, &p.0).await?;
+        all.extend_from_slice(items(&r, list));
+        marker = Some(field(&r, "Marker")).filter(|m| !m.is_empty());
+        if r["IsTruncated"] != Value::Bool(true) || marker.is_none() {
+            return Ok(all);
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use serde_json::json;
