@@ -34,10 +34,9 @@ pub(crate) fn set_certificate(call: &Call<'_>) -> Result<Xml, ApiError> {
     let snapshot = call.api.store.snapshot();
     let cert = crate::arn::find_certificate(&snapshot.state, &call.api.account, reference)
         .ok_or_else(|| {
-            ApiError::new(
-                "CertificateNotFound",
-                format!("Server Certificate not found for the key: {reference}"),
-            )
+            ApiError::from(fulcrum_model::ModelError::CertificateNotFound(
+                reference.to_string(),
+            ))
         })?;
     let id = cert.id.clone();
     update(call, |s| {

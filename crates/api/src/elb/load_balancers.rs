@@ -53,10 +53,9 @@ pub(crate) fn describe(call: &Call<'_>) -> Result<Xml, ApiError> {
         .iter()
         .map(|n| {
             LbName::parse(n).map_err(|_| {
-                ApiError::new(
-                    "LoadBalancerNotFound",
-                    format!("There is no ACTIVE Load Balancer named '{n}'"),
-                )
+                ApiError::from(fulcrum_model::ModelError::LoadBalancerNotFound(
+                    n.to_string(),
+                ))
             })
         })
         .collect::<Result<Vec<_>, _>>()?;
@@ -84,10 +83,9 @@ pub(crate) fn describe(call: &Call<'_>) -> Result<Xml, ApiError> {
             .iter()
             .map(|n| {
                 state.load_balancers.get(n).ok_or_else(|| {
-                    ApiError::new(
-                        "LoadBalancerNotFound",
-                        format!("There is no ACTIVE Load Balancer named '{n}'"),
-                    )
+                    ApiError::from(fulcrum_model::ModelError::LoadBalancerNotFound(
+                        n.to_string(),
+                    ))
                 })
             })
             .collect::<Result<_, _>>()?

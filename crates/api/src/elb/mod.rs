@@ -117,10 +117,9 @@ pub(crate) fn parse_listeners(call: &Call<'_>, state: &State) -> Result<Vec<List
             if let Some(reference) = m.get("SSLCertificateId").filter(|s| !s.is_empty()) {
                 let cert = crate::arn::find_certificate(state, &call.api.account, reference)
                     .ok_or_else(|| {
-                        ApiError::new(
-                            "CertificateNotFound",
-                            format!("Server Certificate not found for the key: {reference}"),
-                        )
+                        ApiError::from(fulcrum_model::ModelError::CertificateNotFound(
+                            reference.to_string(),
+                        ))
                     })?;
                 listener.certificates.push(cert.id.clone());
             }

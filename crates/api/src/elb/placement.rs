@@ -20,10 +20,9 @@ fn names(call: &Call<'_>, max: usize) -> Result<Vec<LbName>, ApiError> {
         .iter()
         .map(|n| {
             LbName::parse(n).map_err(|_| {
-                ApiError::new(
-                    "LoadBalancerNotFound",
-                    format!("There is no ACTIVE Load Balancer named '{n}'"),
-                )
+                ApiError::from(fulcrum_model::ModelError::LoadBalancerNotFound(
+                    n.to_string(),
+                ))
             })
         })
         .collect()

@@ -93,10 +93,9 @@ pub(crate) fn create(call: &Call<'_>) -> Result<Xml, ApiError> {
                 .unwrap_or("");
             let snapshot = call.api.store.snapshot();
             let cert = snapshot.state.certificate_by_name(name).ok_or_else(|| {
-                ApiError::new(
-                    "CertificateNotFound",
-                    format!("Server Certificate not found for the key: {name}"),
-                )
+                ApiError::from(fulcrum_model::ModelError::CertificateNotFound(
+                    name.to_string(),
+                ))
             })?;
             fulcrum_tls::import_stored(cert)
                 .and_then(|c| fulcrum_tls::check_client_certificate(&c))
