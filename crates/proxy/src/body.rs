@@ -75,7 +75,7 @@ impl Body for ProxyBody {
                 };
                 if ended {
                     if let Some((upstream, sender)) = conn.take() {
-                        upstream.checkin_when_ready(sender, cx);
+                        upstream.checkin_when_ready(sender);
                     }
                     outstanding.take();
                 }
@@ -107,7 +107,7 @@ impl Drop for ProxyBody {
         if let Kind::Upstream { body, conn, .. } = &mut self.0 {
             if body.is_end_stream() {
                 if let Some((upstream, sender)) = conn.take() {
-                    upstream.checkin_later(sender);
+                    upstream.checkin_when_ready(sender);
                 }
             }
         }

@@ -5,7 +5,6 @@
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, Weak};
-use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use hyper::body::Incoming;
@@ -146,23 +145,6 @@ impl Upstream {
         }
     }
 
-    /// Returns a connection once it is ready for another request: at once when it already is,
-    /// otherwise from a small task that waits for it.
-    pub(crate) fn checkin_when_ready(self: &Arc<Self>, mut sender: Sender, cx: &mut Context<'_>) {
-        match sender.poll_ready(cx) {
-            Poll::Ready(Ok(())) => self.checkin(sender),
-            Poll::Ready(Err(_)) => {}
-            Poll::Pending => {
-                let this = Arc::clone(self);
-                tokio::spawn(async move {
-                    if sender.ready().await.is_ok() {
-                        this.checkin(sender);
-                    }
-                });
-            }
-        }
-    }
-
     /// A new TCP connection to the instance.
     pub(crate) async fn connect_tcp(&self) -> Result<TcpStream, ConnectError> {
         let addr = self.addr;
@@ -194,8 +176,9 @@ impl Upstream {
         self.tls.as_ref()
     }
 
-    /// Returns a connection whose exchange is complete, outside of any poll.
-    pub(crate) fn checkin_later(self: &Arc<Self>, mut sender: Sender) {
+    /// Returns a connection whose exchange is complete, once it is ready for another request:
+    /// at once when it already is, otherwise from a small task that waits for it.
+    pub(crate) fn checkin_when_ready(self: &Arc<Self>, mut sender: Sender) {
         if sender.is_ready() {
             return self.checkin(sender);
         }
