@@ -316,3 +316,19 @@ async fn splice_upgraded(
         tracing::debug!(error = %e, "upgraded connection ended");
     }
 }
+
+#[cfg(test)]
+mod tests {
+    fn future_size<A, B, C, F>(_: impl Fn(A, B, C) -> F) -> usize {
+        std::mem::size_of::<F>()
+    }
+
+    /// Every request's future is allocated and moved (into hyper's dispatcher, into an HTTP/2
+    /// stream's task): a cold path held inline in it, such as the connect step, is a copy of
+    /// kilobytes per request. It measured 5 KiB with the connect step inline, 1.7 KiB without.
+    #[test]
+    fn request_future_stays_small() {
+        let size = future_size(super::serve);
+        assert!(size <= 2560, "the request future grew to {size} bytes");
+    }
+}

@@ -6,6 +6,7 @@
 
 mod backend_tls;
 mod body;
+mod coalesce;
 mod conn;
 mod forward;
 mod headers;

@@ -19,6 +19,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tokio_rustls::TlsAcceptor;
 
+use crate::coalesce::Coalesce;
 use crate::conn::{idle_expired, ConnCount, Tracked};
 use crate::forward::{self, ConnInfo};
 use crate::tls::ListenerTls;
@@ -202,14 +203,16 @@ async fn serve<IO>(
             }
         })
     };
-    let io = TokioIo::new(io);
     // The protocol is known (ALPN, or HTTP/1.1 on a plain listener): no sniffing of the first
     // bytes, which would run before the header read timeout starts and would let a plain
     // listener speak HTTP/2 with settings that are not fulcrum's.
     if h2 {
+        // Responses of concurrent streams leave together (see `coalesce`).
+        let io = TokioIo::new(Coalesce::new(io));
         let conn = shared.h2.serve_connection(io, service);
         drive(conn, drain, &activity, &in_flight, idle_timeout).await
     } else {
+        let io = TokioIo::new(io);
         let conn = shared.h1.serve_connection(io, service).with_upgrades();
         drive(conn, drain, &activity, &in_flight, idle_timeout).await
     }

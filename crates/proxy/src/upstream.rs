@@ -111,7 +111,9 @@ impl Upstream {
     pub(crate) async fn checkout(&self) -> Result<Sender, ConnectError> {
         match self.take_idle() {
             Some(sender) => Ok(sender),
-            None => self.connect().await,
+            // Boxed: the connect path (TCP, TLS, HTTP handshake) is several kilobytes of future
+            // state that every request's future would otherwise carry and copy.
+            None => Box::pin(self.connect()).await,
         }
     }
 
