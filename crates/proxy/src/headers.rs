@@ -80,7 +80,8 @@ fn connection_has(headers: &HeaderMap, token: &str) -> bool {
         .any(|t| t.trim().eq_ignore_ascii_case(token))
 }
 
-/// The fields RFC 9110 names as hop-by-hop (`Upgrade` aside: it is kept when asked).
+/// The fields RFC 9110 names as hop-by-hop, `Connection` first (`Upgrade` aside: it is kept
+/// when asked).
 static HOP_BY_HOP: [&HeaderName; 6] = [
     &header::CONNECTION,
     &KEEP_ALIVE,
@@ -93,24 +94,34 @@ static HOP_BY_HOP: [&HeaderName; 6] = [
 /// Removes the fields that concern only one hop: those RFC 9110 names and those the message's
 /// own `Connection` field lists. `Upgrade` is kept (with `Connection: upgrade`) when asked.
 pub(crate) fn strip_hop_by_hop(headers: &mut HeaderMap, keep_upgrade: bool) {
-    // Most messages carry none of these, or only `Connection: keep-alive`: one pass over the
-    // names decides, instead of a hashed removal per field on every message.
-    let mut present = false;
+    // One pass over the names finds which are present, so that only those cost a hashed
+    // removal: most messages carry none, or only `Connection: keep-alive`.
+    let mut present = [false; HOP_BY_HOP.len()];
+    let mut upgrade = false;
     for name in headers.keys() {
-        if HOP_BY_HOP.contains(&name) || *name == header::UPGRADE {
-            present = true;
-            break;
+        match HOP_BY_HOP.iter().position(|h| *h == name) {
+            Some(i) => present[i] = true,
+            None => upgrade |= *name == header::UPGRADE,
         }
     }
-    if present {
-        remove_hop_by_hop(headers, keep_upgrade);
+    // `Connection` is first in the list.
+    if present[0] {
+        remove_listed(headers, keep_upgrade);
+    }
+    for (name, present) in HOP_BY_HOP.iter().zip(present) {
+        if present {
+            headers.remove(*name);
+        }
     }
     if keep_upgrade {
         headers.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
+    } else if upgrade {
+        headers.remove(header::UPGRADE);
     }
 }
 
-fn remove_hop_by_hop(headers: &mut HeaderMap, keep_upgrade: bool) {
+/// Removes the fields the `Connection` field lists.
+fn remove_listed(headers: &mut HeaderMap, keep_upgrade: bool) {
     // The values are cheap clones (shared bytes), so the map can be changed while they are read.
     let listed: Vec<HeaderValue> = headers
         .get_all(header::CONNECTION)
@@ -120,7 +131,7 @@ fn remove_hop_by_hop(headers: &mut HeaderMap, keep_upgrade: bool) {
     for value in &listed {
         let Ok(value) = value.to_str() else { continue };
         for token in value.split(',').map(str::trim) {
-            // `close` and `keep-alive` are connection options, not field names worth a lookup.
+            // `close` and `keep-alive` are connection options, not fields worth a lookup.
             if token.eq_ignore_ascii_case("close") || token.eq_ignore_ascii_case("keep-alive") {
                 continue;
             }
@@ -131,12 +142,6 @@ fn remove_hop_by_hop(headers: &mut HeaderMap, keep_upgrade: bool) {
                 headers.remove(name);
             }
         }
-    }
-    for name in HOP_BY_HOP {
-        headers.remove(name);
-    }
-    if !keep_upgrade {
-        headers.remove(header::UPGRADE);
     }
 }
 
@@ -261,6 +266,25 @@ mod tests {
             assert!(!h.contains_key(gone), "{gone}");
         }
         assert_eq!(h["host"], "example.com");
+    }
+
+    #[test]
+    fn hop_by_hop_fields_of_a_response_are_removed() {
+        let mut h = HeaderMap::new();
+        h.insert("connection", HeaderValue::from_static("keep-alive, X-Hop"));
+        h.insert("keep-alive", HeaderValue::from_static("timeout=5"));
+        h.insert("x-hop", HeaderValue::from_static("1"));
+        h.insert("upgrade", HeaderValue::from_static("h2c"));
+        h.insert("transfer-encoding", HeaderValue::from_static("chunked"));
+        h.insert("content-type", HeaderValue::from_static("text/plain"));
+        strip_hop_by_hop(&mut h, false);
+        assert_eq!(h.len(), 1, "{h:?}");
+        assert_eq!(h["content-type"], "text/plain");
+
+        let mut plain = HeaderMap::new();
+        plain.insert("server", HeaderValue::from_static("x"));
+        strip_hop_by_hop(&mut plain, false);
+        assert_eq!(plain.len(), 1);
     }
 
     #[test]
