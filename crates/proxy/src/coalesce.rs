@@ -3,10 +3,10 @@
 //! An HTTP/2 connection carries many streams whose responses complete one by one, each from its
 //! own task. hyper's HTTP/2 connection flushes after every poll, so without help every response
 //! became its own TLS record and its own `writev` to the client. [`Coalesce`] holds written
-//! bytes until a flush, and lets the first flush of a batch wait for one turn of the scheduler:
-//! the stream tasks already queued run first and add their frames, and the batch leaves as one
-//! record and one system call. The wait is a re-queue of the task, not a timer: nothing is
-//! delayed once the runtime has no other ready task.
+//! bytes until a flush, and lets a flush wait for a turn of the scheduler: the stream tasks
+//! already queued run first and add their frames, and the batch leaves as one record and one
+//! system call. It waits again, a few times at most, while each turn brings more bytes. The
+//! wait is a re-queue of the task, not a timer: nothing is delayed once a turn brings nothing.
 
 use std::io::IoSlice;
 use std::pin::Pin;
@@ -20,12 +20,16 @@ const HOLD_LIMIT: usize = 64 * 1024;
 /// keep it.
 const KEEP_CAPACITY: usize = 16 * 1024;
 
+/// Turns of the scheduler a flush may wait while each turn brings more bytes.
+const MAX_YIELDS: u8 = 4;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Flush {
     /// No flush asked since the last one completed.
     Idle,
-    /// A flush was asked and the task re-queued once; the next ask writes.
-    Yielded,
+    /// A flush was asked and the task re-queued `yields` times; `held` bytes were held at the
+    /// last ask. The next ask writes unless more bytes came meanwhile.
+    Yielded { yields: u8, held: usize },
     /// Writing the held bytes; asks go straight through until they are all written.
     Writing,
 }
@@ -117,11 +121,20 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for Coalesce<T> {
 
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
         let this = &mut *self;
-        if this.flush == Flush::Idle {
-            if this.held.is_empty() {
-                return Pin::new(&mut this.inner).poll_flush(cx);
-            }
-            this.flush = Flush::Yielded;
+        let held = this.held.len();
+        let wait = match this.flush {
+            Flush::Idle if held == 0 => return Pin::new(&mut this.inner).poll_flush(cx),
+            Flush::Idle => Some(1),
+            // Another stream added its frames during the last turn: more may be on the way
+            // (a response's head and its body come from separate wake-ups).
+            Flush::Yielded {
+                yields,
+                held: before,
+            } if held > before && yields < MAX_YIELDS => Some(yields + 1),
+            Flush::Yielded { .. } | Flush::Writing => None,
+        };
+        if let Some(yields) = wait {
+            this.flush = Flush::Yielded { yields, held };
             cx.waker().wake_by_ref();
             return Poll::Pending;
         }
