@@ -539,18 +539,20 @@ async fn a_certificate_rotates_through_the_cli() {
     let listener = format!("HTTPS:{lb_port}:HTTP:{port}:www");
     cli.ok(&["lb", "create", "--name", "rot", "--listener", &listener])
         .await;
-    let out = cli
-        .ok(&[
+    let port_arg = lb_port.to_string();
+    let set_cert = |cert: &'static str| {
+        [
             "lb",
             "set-certificate",
             "--name",
             "rot",
             "--port",
-            &lb_port.to_string(),
+            port_arg.as_str(),
             "--cert",
-            "www-2",
-        ])
-        .await;
+            cert,
+        ]
+    };
+    let out = cli.ok(&set_cert("www-2")).await;
     assert!(out.contains("www-2"), "{out}");
     let doc = cli.json(&["lb", "describe", "--name", "rot"]).await;
     let l = &doc["LoadBalancerDescriptions"][0]["ListenerDescriptions"][0]["Listener"];
@@ -559,19 +561,7 @@ async fn a_certificate_rotates_through_the_cli() {
         format!("{ARN_PREFIX}www-2"),
         "{doc:#}"
     );
-    cli.fails_with(
-        &[
-            "lb",
-            "set-certificate",
-            "--name",
-            "rot",
-            "--port",
-            &lb_port.to_string(),
-            "--cert",
-            "nope",
-        ],
-        "CertificateNotFound",
-    )
-    .await;
+    cli.fails_with(&set_cert("nope"), "CertificateNotFound")
+        .await;
     drop(backends);
 }
