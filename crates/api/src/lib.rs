@@ -25,7 +25,7 @@ use http_body_util::{BodyExt, Full, Limited};
 
 pub use error::ApiError;
 pub use params::Params;
-pub use server::serve_api;
+pub use server::{serve_api, ApiLimits};
 
 pub const ELB_NAMESPACE: &str = "http://elasticloadbalancing.amazonaws.com/doc/2012-06-01/";
 pub const IAM_NAMESPACE: &str = "https://iam.amazonaws.com/doc/2010-05-08/";

@@ -2,6 +2,7 @@
 
 use std::convert::Infallible;
 use std::sync::Arc;
+use std::time::Duration;
 
 use crate::Api;
 use bytes::Bytes;
@@ -9,34 +10,76 @@ use http::{Method, Request, Response, StatusCode};
 use http_body_util::Full;
 use hyper::body::Incoming;
 use hyper::service::service_fn;
-use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
+
+/// Bounds on what the API server takes on, apart from the data plane's.
+#[derive(Debug, Clone)]
+pub struct ApiLimits {
+    /// A request head must be complete this long after the client connected (or, on a
+    /// keep-alive connection, after the previous response).
+    pub header_read_timeout: Duration,
+    /// API connections open at once; more are refused (reset) at accept.
+    pub max_connections: usize,
+}
+
+impl Default for ApiLimits {
+    fn default() -> Self {
+        ApiLimits {
+            header_read_timeout: Duration::from_secs(20),
+            max_connections: 256,
+        }
+    }
+}
 
 /// Serves the API on `listener` until the task is dropped.
-pub async fn serve_api(listener: TcpListener, ctx: Arc<Api>) {
+pub async fn serve_api(listener: Arc<TcpListener>, ctx: Arc<Api>, limits: ApiLimits) {
+    let open = Arc::new(Semaphore::new(limits.max_connections));
     loop {
-        let (stream, _) = match listener.accept().await {
+        let (stream, client) = match listener.accept().await {
             Ok(accepted) => accepted,
             Err(e) => {
                 tracing::warn!(error = %e, "API accept failed");
-                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                tokio::time::sleep(Duration::from_millis(50)).await;
                 continue;
             }
         };
+        let Ok(permit) = Arc::clone(&open).try_acquire_owned() else {
+            tracing::warn!(%client, max = limits.max_connections, "API connection limit reached: connection refused");
+            let _ = socket2::SockRef::from(&stream).set_linger(Some(Duration::ZERO));
+            continue;
+        };
         let ctx = Arc::clone(&ctx);
+        let header_read_timeout = limits.header_read_timeout;
         tokio::spawn(async move {
+            let _permit = permit;
             let service = service_fn(move |req| handle(Arc::clone(&ctx), req));
-            let builder = auto::Builder::new(TokioExecutor::new());
-            if let Err(e) = builder
-                .serve_connection(TokioIo::new(stream), service)
-                .await
-            {
-                tracing::debug!(error = %e, "API connection ended");
+            let mut builder = auto::Builder::new(TokioExecutor::new());
+            // Between keep-alive requests too: the API has no long-lived clients to keep.
+            builder
+                .http1()
+                .timer(TokioTimer::new())
+                .header_read_timeout(header_read_timeout);
+            builder
+                .http2()
+                .timer(TokioTimer::new())
+                .max_concurrent_streams(32);
+            // A client that never sends anything is cut as well.
+            let serve = builder.serve_connection(TokioIo::new(stream), service);
+            match tokio::time::timeout(API_CONNECTION_LIMIT, serve).await {
+                Ok(Err(e)) => tracing::debug!(error = %e, "API connection ended"),
+                Err(_) => tracing::debug!("API connection open too long: closed"),
+                Ok(Ok(())) => {}
             }
         });
     }
 }
+
+/// No API exchange takes this long; a connection kept open longer (idle keep-alive included)
+/// is closed, so that idle clients cannot hold the connection limit.
+const API_CONNECTION_LIMIT: Duration = Duration::from_secs(300);
 
 async fn handle(
     ctx: Arc<Api>,
@@ -48,19 +91,14 @@ async fn handle(
     })
 }
 
-/// 200 once the state is applied and every listener is open; 503 with the reason otherwise.
+/// 200 once the node can serve (state applied, every listener open, the health of every
+/// instance known); 503 with what it is waiting for otherwise.
 fn healthz(ctx: &Api) -> Response<Full<Bytes>> {
-    if !ctx.data_plane.is_ready() {
-        return text(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "starting: state not applied yet\n".into(),
-        );
-    }
-    let failed = ctx.data_plane.failed_listeners();
-    if !failed.is_empty() {
-        let lines: String = failed
+    let waiting = ctx.data_plane.waiting_for();
+    if !waiting.is_empty() {
+        let lines: String = waiting
             .iter()
-            .map(|(port, why)| format!("listener {port}: {why}\n"))
+            .map(|why| format!("waiting: {why}\n"))
             .collect();
         return text(StatusCode::SERVICE_UNAVAILABLE, lines);
     }

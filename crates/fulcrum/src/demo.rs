@@ -117,7 +117,12 @@ pub async fn start(
         .context("cannot create the demo load balancer")?;
 
     wait_in_service(data_plane).await;
-    let host = match args.bind {
+    let host = match args
+        .bind
+        .first()
+        .copied()
+        .unwrap_or(IpAddr::from([0, 0, 0, 0]))
+    {
         IpAddr::V4(a) if a.is_unspecified() => String::new(),
         IpAddr::V6(a) if a.is_unspecified() => String::new(),
         other => format!(" --resolve localhost:{HTTPS_PORT}:{other}"),

@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::Args;
-use fulcrum_api::Api;
-use fulcrum_proxy::{DataPlane, DataPlaneConfig};
+use fulcrum_api::{Api, ApiLimits};
+use fulcrum_proxy::{DataPlane, DataPlaneConfig, Limits};
 use fulcrum_store::Store;
 use tokio::signal::unix::{signal, SignalKind};
 
@@ -21,9 +21,10 @@ pub struct ServeArgs {
     /// Address of the control API, the console and /healthz.
     #[arg(long, default_value = "127.0.0.1:9900")]
     pub api: SocketAddr,
-    /// Address that load balancer listeners bind to, at each listener's port.
+    /// Address that load balancer listeners bind to, at each listener's port; repeatable (an
+    /// IPv4 and an IPv6 address, say). `::` alone is dual-stack.
     #[arg(long, default_value = "0.0.0.0")]
-    pub bind: IpAddr,
+    pub bind: Vec<IpAddr>,
     /// The region that clients sign requests for; ARNs use it.
     #[arg(long, default_value = "us-east-1")]
     pub region: String,
@@ -39,9 +40,32 @@ pub struct ServeArgs {
     /// A client that has not finished its TLS handshake by then is disconnected, in seconds.
     #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=300))]
     pub handshake_timeout: u64,
-    /// A client that has not sent a complete request head by then is disconnected, in seconds.
+    /// A request head must be complete this long after its first byte, in seconds (slowloris).
     #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u64).range(1..=300))]
     pub header_read_timeout: u64,
+    /// How often HTTP/2 clients are pinged, in seconds; pings are not activity for the idle
+    /// timeout.
+    #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub http2_ping_interval: u64,
+    /// Client connections open on the node at most; more are refused. Defaults to a third of
+    /// the open files limit.
+    #[arg(long)]
+    pub max_connections: Option<usize>,
+    /// Client connections open on one listener port at most; defaults to --max-connections.
+    #[arg(long)]
+    pub max_listener_connections: Option<usize>,
+    /// Exchanges under way with one instance of a load balancer at most (0: no limit).
+    #[arg(long, default_value_t = 1024)]
+    pub max_instance_connections: usize,
+    /// Requests that may wait for a busy instance (ELB's surge queue); more get 503 at once.
+    #[arg(long, default_value_t = 1024)]
+    pub instance_queue: usize,
+    /// How long a request may wait in that queue before it gets 503, in seconds.
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub instance_queue_timeout: u64,
+    /// API connections open at once at most.
+    #[arg(long, default_value_t = 256)]
+    pub api_max_connections: usize,
     /// Divides health-check intervals and timeouts (tests only).
     #[arg(long, default_value_t = 1, hide = true)]
     pub health_check_time_scale: u32,
@@ -51,16 +75,18 @@ pub struct ServeArgs {
 const ACCOUNT: &str = "000000000000";
 
 /// The host clients reach listeners at, as `DNSName` reports it.
-fn public_host(bind: IpAddr) -> String {
-    if bind.is_unspecified() {
-        "localhost".to_owned()
-    } else {
-        bind.to_string()
+fn public_host(bind: &[IpAddr]) -> String {
+    match bind.first() {
+        Some(ip) if !ip.is_unspecified() => ip.to_string(),
+        _ => "localhost".to_owned(),
     }
 }
 
+/// The file beside the store where the health of instances is kept between runs.
+pub const HEALTH_FILE: &str = "health.json";
+
 pub fn run(args: ServeArgs) -> anyhow::Result<()> {
-    raise_open_files_limit();
+    let open_files = raise_open_files_limit();
     let workers = args
         .workers
         .or_else(|| std::thread::available_parallelism().ok().map(|n| n.get()))
@@ -79,10 +105,37 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
-    runtime.block_on(serve(args))
+    runtime.block_on(serve(args, open_files))
 }
 
-async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+/// What the data plane is configured with, from the flags.
+fn data_plane_config(args: &ServeArgs, open_files: u64) -> DataPlaneConfig {
+    // A proxied connection holds a client and an instance descriptor, a spliced one four more:
+    // a third of the descriptors leaves room for the instance side and the rest of the node.
+    let max_connections = args.max_connections.unwrap_or_else(|| {
+        usize::try_from(open_files / 3)
+            .unwrap_or(usize::MAX)
+            .max(64)
+    });
+    DataPlaneConfig {
+        bind: args.bind.clone(),
+        handshake_timeout: Duration::from_secs(args.handshake_timeout),
+        header_read_timeout: Duration::from_secs(args.header_read_timeout),
+        http2_ping_interval: Duration::from_secs(args.http2_ping_interval),
+        limits: Limits {
+            max_connections,
+            max_listener_connections: args.max_listener_connections.unwrap_or(max_connections),
+            max_instance_connections: args.max_instance_connections,
+            instance_queue: args.instance_queue,
+            instance_queue_timeout: Duration::from_secs(args.instance_queue_timeout),
+        },
+        health_file: Some(args.data_dir.join(HEALTH_FILE)),
+        health_check_time_scale: args.health_check_time_scale,
+        ..DataPlaneConfig::default()
+    }
+}
+
+async fn serve(args: ServeArgs, open_files: u64) -> anyhow::Result<()> {
     // Watch the signals first: a SIGTERM at any point from here on drains instead of killing.
     let mut term = signal(SignalKind::terminate()).context("cannot watch SIGTERM")?;
     let mut int = signal(SignalKind::interrupt()).context("cannot watch SIGINT")?;
@@ -112,27 +165,27 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         );
     }
 
-    let data_plane = DataPlane::new(DataPlaneConfig {
-        bind: args.bind,
-        handshake_timeout: Duration::from_secs(args.handshake_timeout),
-        header_read_timeout: Duration::from_secs(args.header_read_timeout),
-        health_check_time_scale: args.health_check_time_scale,
-        ..DataPlaneConfig::default()
-    })?;
+    let data_plane = DataPlane::new(data_plane_config(&args, open_files))?;
     let follower = data_plane.follow(store.watch());
 
-    let api_listener = tokio::net::TcpListener::bind(args.api)
-        .await
-        .with_context(|| format!("cannot listen on the API address {}", args.api))?;
+    let api_listener = Arc::new(
+        tokio::net::TcpListener::bind(args.api)
+            .await
+            .with_context(|| format!("cannot listen on the API address {}", args.api))?,
+    );
     let api = Arc::new(Api {
         store: Arc::clone(&store),
         data_plane: data_plane.clone(),
         region: args.region.clone(),
         account: ACCOUNT.to_owned(),
-        public_host: public_host(args.bind),
+        public_host: public_host(&args.bind),
     });
-    let api = tokio::spawn(fulcrum_api::serve_api(api_listener, api));
-    tracing::info!(api = %args.api, bind = %args.bind, "fulcrum is serving");
+    let api_limits = ApiLimits {
+        header_read_timeout: Duration::from_secs(args.header_read_timeout),
+        max_connections: args.api_max_connections,
+    };
+    let api = tokio::spawn(fulcrum_api::serve_api(api_listener, api, api_limits));
+    tracing::info!(api = %args.api, bind = ?args.bind, "fulcrum is serving");
 
     // The demo's instances run until this is dropped, at the end.
     let mut _demo = None;
@@ -165,14 +218,21 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
 
 /// Every listener, client connection and instance connection is a descriptor, and a TCP stream
 /// with splice holds six: the usual soft limit of 1024 would cap a node at a few hundred
-/// clients. Raise it to the hard limit.
-fn raise_open_files_limit() {
+/// clients. Raises it to the hard limit; returns the limit in force.
+fn raise_open_files_limit() -> u64 {
     match rlimit::increase_nofile_limit(u64::MAX) {
-        Ok(limit) if limit < 65_536 => tracing::warn!(
-            limit,
-            "open files are limited to {limit}: raise the hard limit (ulimit -Hn) for busy nodes"
-        ),
-        Ok(limit) => tracing::debug!(limit, "open files limit"),
-        Err(e) => tracing::warn!(error = %e, "cannot raise the open files limit"),
+        Ok(limit) => {
+            if limit < 65_536 {
+                tracing::warn!(
+                    limit,
+                    "open files are limited to {limit}: raise the hard limit (ulimit -Hn) for busy nodes"
+                );
+            }
+            limit
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot raise the open files limit");
+            1024
+        }
     }
 }

@@ -9,9 +9,14 @@ use bytes::Bytes;
 use http_body::{Body, Frame, SizeHint};
 use hyper::body::Incoming;
 
+use crate::conn::OpenRequest;
 use crate::upstream::{Outstanding, Sender, Upstream};
 
-pub(crate) struct ProxyBody(Kind);
+pub(crate) struct ProxyBody {
+    kind: Kind,
+    /// Held for the client connection's watchdog until the body is over (see `conn`).
+    open: Option<OpenRequest>,
+}
 
 enum Kind {
     Upstream {
@@ -29,7 +34,7 @@ impl ProxyBody {
         conn: Option<(Arc<Upstream>, Sender)>,
         outstanding: Outstanding,
     ) -> Self {
-        ProxyBody(Kind::Upstream {
+        ProxyBody::of(Kind::Upstream {
             body,
             conn,
             outstanding: Some(outstanding),
@@ -37,11 +42,21 @@ impl ProxyBody {
     }
 
     pub(crate) fn local(data: impl Into<Bytes>) -> Self {
-        ProxyBody(Kind::Local(Some(data.into())))
+        ProxyBody::of(Kind::Local(Some(data.into())))
     }
 
     pub(crate) fn empty() -> Self {
-        ProxyBody(Kind::Local(None))
+        ProxyBody::of(Kind::Local(None))
+    }
+
+    fn of(kind: Kind) -> Self {
+        ProxyBody { kind, open: None }
+    }
+
+    /// The same body, telling the client connection that its request is open until it ends.
+    pub(crate) fn holding(mut self, open: OpenRequest) -> Self {
+        self.open = Some(open);
+        self
     }
 }
 
@@ -53,7 +68,7 @@ impl Body for ProxyBody {
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
-        match &mut self.0 {
+        match &mut self.kind {
             Kind::Upstream {
                 body,
                 conn,
@@ -86,14 +101,14 @@ impl Body for ProxyBody {
     }
 
     fn is_end_stream(&self) -> bool {
-        match &self.0 {
+        match &self.kind {
             Kind::Upstream { body, .. } => body.is_end_stream(),
             Kind::Local(data) => data.is_none(),
         }
     }
 
     fn size_hint(&self) -> SizeHint {
-        match &self.0 {
+        match &self.kind {
             Kind::Upstream { body, .. } => body.size_hint(),
             Kind::Local(data) => SizeHint::with_exact(data.as_ref().map_or(0, |d| d.len() as u64)),
         }
@@ -104,7 +119,7 @@ impl Drop for ProxyBody {
     /// A server does not poll a body it knows is over (empty, `HEAD`, `204`, or its announced
     /// length written): the connection is returned here if the exchange is complete.
     fn drop(&mut self) {
-        if let Kind::Upstream { body, conn, .. } = &mut self.0 {
+        if let Kind::Upstream { body, conn, .. } = &mut self.kind {
             if body.is_end_stream() {
                 if let Some((upstream, sender)) = conn.take() {
                     upstream.checkin_when_ready(sender);

@@ -9,10 +9,11 @@ use http::{Request, Response, StatusCode};
 use hyper::body::Incoming;
 
 use crate::body::ProxyBody;
+use crate::conn::{expired, Tracked};
 use crate::headers::{self, Refused};
 use crate::runtime::{Route, Stickiness};
 use crate::sticky;
-use crate::upstream::{ConnectError, Outstanding, Sender, Upstream};
+use crate::upstream::{ConnectError, Outstanding, Overloaded, Sender, Upstream};
 use crate::Shared;
 
 /// What a connection knows about itself, shared by its requests.
@@ -30,6 +31,7 @@ pub(crate) struct ConnInfo {
 enum Failure {
     NoListener,
     NoInstance,
+    Overloaded(Overloaded),
     Connect(ConnectError),
     Instance(hyper::Error),
     Timeout,
@@ -41,6 +43,7 @@ impl std::fmt::Display for Failure {
         match self {
             Failure::NoListener => f.write_str("no listener on this port"),
             Failure::NoInstance => f.write_str("no instance in service"),
+            Failure::Overloaded(e) => write!(f, "{e}"),
             Failure::Connect(e) => write!(f, "{e}"),
             Failure::Instance(e) => write!(f, "instance exchange failed: {e}"),
             Failure::Timeout => f.write_str("the instance did not answer within the idle timeout"),
@@ -52,7 +55,9 @@ impl std::fmt::Display for Failure {
 impl Failure {
     fn status(&self) -> StatusCode {
         match self {
-            Failure::NoListener | Failure::NoInstance => StatusCode::SERVICE_UNAVAILABLE,
+            Failure::NoListener | Failure::NoInstance | Failure::Overloaded(_) => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             Failure::Connect(_) | Failure::Instance(_) => StatusCode::BAD_GATEWAY,
             Failure::Timeout => StatusCode::GATEWAY_TIMEOUT,
             Failure::Refused(r) => {
@@ -68,7 +73,10 @@ impl Failure {
             _ => status.canonical_reason().unwrap_or(""),
         };
         match &self {
-            Failure::Refused(_) | Failure::NoListener | Failure::NoInstance => {
+            Failure::Refused(_)
+            | Failure::NoListener
+            | Failure::NoInstance
+            | Failure::Overloaded(_) => {
                 tracing::debug!(status = status.as_u16(), reason = %self, "request answered by the balancer")
             }
             _ => {
@@ -177,40 +185,47 @@ async fn forward(
     let mut retried = false;
     loop {
         let upstream = &route.targets.all[target].upstream;
-        let failure = match upstream.checkout().await {
-            Err(e) => Failure::Connect(e),
-            Ok(mut sender) => {
-                let outstanding = upstream.begin_request();
-                let sent = tokio::time::timeout(route.idle_timeout, sender.try_send_request(req));
-                match sent.await {
-                    Err(_) => return Err(Failure::Timeout),
-                    Ok(Ok(resp)) => {
-                        let reusable = !asks_to_close(&resp);
-                        let conn = reusable.then(|| (Arc::clone(upstream), sender));
-                        return Ok(Forwarded {
-                            resp,
-                            target,
-                            conn,
-                            outstanding,
-                        });
+        let failure = match upstream.begin_request().await {
+            Err(e) => Failure::Overloaded(e),
+            Ok(outstanding) => match upstream.checkout().await {
+                Err(e) => Failure::Connect(e),
+                Ok(mut sender) => {
+                    // 504 only after the idle timeout without a byte either way: an upload that
+                    // keeps moving is not cut, however long it takes.
+                    let activity = sender.activity();
+                    let sent = tokio::select! {
+                        sent = sender.try_send_request(req) => sent,
+                        _ = expired(&activity, route.idle_timeout, None) => return Err(Failure::Timeout),
+                    };
+                    match sent {
+                        Ok(resp) => {
+                            let reusable = !asks_to_close(&resp);
+                            let conn = reusable.then(|| (Arc::clone(upstream), sender));
+                            return Ok(Forwarded {
+                                resp,
+                                target,
+                                conn,
+                                outstanding,
+                            });
+                        }
+                        Err(mut e) => match e.take_message() {
+                            Some(unsent) => {
+                                req = unsent;
+                                Failure::Instance(e.into_error())
+                            }
+                            // Reading the client's body failed (bad chunk framing, a client
+                            // gone): the fault is the client's, not the instance's.
+                            None if client_body_failed(e.error()) => {
+                                return Err(Failure::Refused(Refused {
+                                    status: 400,
+                                    why: "the request body is malformed or was cut short",
+                                }))
+                            }
+                            None => return Err(Failure::Instance(e.into_error())),
+                        },
                     }
-                    Ok(Err(mut e)) => match e.take_message() {
-                        Some(unsent) => {
-                            req = unsent;
-                            Failure::Instance(e.into_error())
-                        }
-                        // Reading the client's body failed (bad chunk framing, a client
-                        // gone): the fault is the client's, not the instance's.
-                        None if client_body_failed(e.error()) => {
-                            return Err(Failure::Refused(Refused {
-                                status: 400,
-                                why: "the request body is malformed or was cut short",
-                            }))
-                        }
-                        None => return Err(Failure::Instance(e.into_error())),
-                    },
                 }
-            }
+            },
         };
         if retried {
             return Err(failure);
@@ -268,6 +283,7 @@ fn respond(
             client_upgrade,
             instance_upgrade,
             outstanding,
+            route.idle_timeout,
         ));
         upstream.track(splice.abort_handle());
         let (mut parts, _) = resp.into_parts();
@@ -297,11 +313,13 @@ fn respond(
     ))
 }
 
-/// Copies bytes both ways between a client and an instance once both switched protocols.
+/// Copies bytes both ways between a client and an instance once both switched protocols, until
+/// both are done or the idle timeout passes without a byte either way.
 async fn splice_upgraded(
     client: hyper::upgrade::OnUpgrade,
     instance: hyper::upgrade::OnUpgrade,
     _outstanding: Outstanding,
+    idle_timeout: std::time::Duration,
 ) {
     let (client, instance) = match tokio::try_join!(client, instance) {
         Ok(both) => both,
@@ -310,10 +328,17 @@ async fn splice_upgraded(
             return;
         }
     };
-    let mut client = hyper_util::rt::TokioIo::new(client);
+    let (mut client, activity) = Tracked::new(hyper_util::rt::TokioIo::new(client));
     let mut instance = hyper_util::rt::TokioIo::new(instance);
-    if let Err(e) = tokio::io::copy_bidirectional(&mut client, &mut instance).await {
-        tracing::debug!(error = %e, "upgraded connection ended");
+    tokio::select! {
+        done = tokio::io::copy_bidirectional(&mut client, &mut instance) => {
+            if let Err(e) = done {
+                tracing::debug!(error = %e, "upgraded connection ended");
+            }
+        }
+        _ = expired(&activity, idle_timeout, None) => {
+            tracing::debug!("upgraded connection idle: closed");
+        }
     }
 }
 

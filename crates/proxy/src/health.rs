@@ -1,23 +1,32 @@
 //! Active health checks: one task per (load balancer, instance), probing the instance's health
 //! check target at the configured interval and moving it in and out of service after the
 //! configured number of consecutive results.
+//!
+//! A node that restarts must not answer 503 for `HealthyThreshold x Interval` (five minutes
+//! with ELB's defaults) while its instances are up. So the last known health of every instance
+//! is kept in a file beside the store and used from the first request; every checker probes
+//! within a second of start; and an instance the node knows nothing about at start needs one
+//! passing check rather than `HealthyThreshold` (as Envoy does for new hosts).
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use fulcrum_model::{HealthCheck, HealthTarget, InstanceId, LbName, State};
+use serde::{Deserialize, Serialize};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
+use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 
 use crate::backend_tls::{BackendTls, BackendTlsCache};
 use crate::tls::TlsCache;
 
 /// ELB's instance states.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum HealthState {
     InService,
     OutOfService,
@@ -86,19 +95,29 @@ impl HealthStatus {
 /// every pick, so it is an atomic beside the fuller status.
 pub(crate) struct InstanceHealth {
     in_service: AtomicBool,
+    /// False until a first check ends, for an instance whose health was unknown at start.
+    known: AtomicBool,
     status: Mutex<HealthStatus>,
+    /// Told when the instance goes in or out of service, so that the health file is rewritten.
+    changed: Arc<Notify>,
 }
 
 impl InstanceHealth {
-    fn new() -> Self {
+    fn new(status: HealthStatus, known: bool, changed: Arc<Notify>) -> Self {
         InstanceHealth {
-            in_service: AtomicBool::new(false),
-            status: Mutex::new(HealthStatus::registering()),
+            in_service: AtomicBool::new(status.state == HealthState::InService),
+            known: AtomicBool::new(known),
+            status: Mutex::new(status),
+            changed,
         }
     }
 
     pub(crate) fn is_in_service(&self) -> bool {
         self.in_service.load(Ordering::Relaxed)
+    }
+
+    fn is_known(&self) -> bool {
+        self.known.load(Ordering::Relaxed)
     }
 
     pub(crate) fn status(&self) -> HealthStatus {
@@ -109,9 +128,85 @@ impl InstanceHealth {
     }
 
     fn set(&self, status: HealthStatus) {
-        self.in_service
-            .store(status.state == HealthState::InService, Ordering::Relaxed);
+        let in_service = status.state == HealthState::InService;
+        let was = self.in_service.swap(in_service, Ordering::Relaxed);
         *self.status.lock().unwrap_or_else(|e| e.into_inner()) = status;
+        if was != in_service || !self.known.swap(true, Ordering::Relaxed) {
+            self.changed.notify_one();
+        }
+    }
+}
+
+/// One instance's health as the health file keeps it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct SavedInstance {
+    lb: LbName,
+    instance: InstanceId,
+    /// The address checked: a state saved for another address says nothing of this one.
+    addr: SocketAddr,
+    state: HealthState,
+    reason_code: String,
+    description: String,
+}
+
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct HealthFile {
+    instances: Vec<SavedInstance>,
+}
+
+/// The health of every instance, ready to be written to the health file.
+pub(crate) struct SavedHealth {
+    path: PathBuf,
+    file: HealthFile,
+}
+
+impl SavedHealth {
+    /// Writes the file whole (a temporary file renamed over it), so that a crash mid-write
+    /// leaves the previous version.
+    pub(crate) fn write(&self) {
+        let tmp = self.path.with_extension("tmp");
+        let written = serde_json::to_vec(&self.file)
+            .map_err(std::io::Error::other)
+            .and_then(|json| std::fs::write(&tmp, json))
+            .and_then(|()| std::fs::rename(&tmp, &self.path));
+        match written {
+            Ok(()) => {
+                tracing::debug!(path = %self.path.display(), instances = self.file.instances.len(), "health saved")
+            }
+            Err(e) => {
+                tracing::warn!(path = %self.path.display(), error = %e, "cannot save the health of instances")
+            }
+        }
+    }
+}
+
+/// Reads the health file; a missing or unreadable one means nothing is known.
+fn load(path: &std::path::Path) -> HashMap<HealthKey, SavedInstance> {
+    let file: HealthFile = match std::fs::read(path) {
+        Ok(bytes) => match serde_json::from_slice(&bytes) {
+            Ok(file) => file,
+            Err(e) => {
+                tracing::warn!(path = %path.display(), error = %e, "health file unreadable: starting with no known health");
+                return HashMap::new();
+            }
+        },
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return HashMap::new(),
+        Err(e) => {
+            tracing::warn!(path = %path.display(), error = %e, "cannot read the health file");
+            return HashMap::new();
+        }
+    };
+    file.instances
+        .into_iter()
+        .map(|i| ((i.lb.clone(), i.instance.clone()), i))
+        .collect()
+}
+
+fn reason_code(code: &str) -> &'static str {
+    match code {
+        "Instance" => "Instance",
+        "N/A" => "N/A",
+        _ => "ELB",
     }
 }
 
@@ -144,13 +239,30 @@ pub(crate) struct HealthChecks {
     checkers: HashMap<HealthKey, Checker>,
     /// Divides intervals and timeouts; 1 in production (see `DataPlaneConfig`).
     time_scale: u32,
+    file: Option<PathBuf>,
+    /// What the health file said at start, until the first reconcile has used it.
+    saved: HashMap<HealthKey, SavedInstance>,
+    /// Whether the first state has been reconciled (the node has started).
+    started: bool,
+    changed: Arc<Notify>,
 }
 
 impl HealthChecks {
-    pub(crate) fn new(time_scale: u32) -> Self {
+    pub(crate) fn new(time_scale: u32, file: Option<PathBuf>) -> Self {
+        let saved = file.as_deref().map(load).unwrap_or_default();
+        if !saved.is_empty() {
+            tracing::info!(
+                instances = saved.len(),
+                "health of instances carried over from the last run"
+            );
+        }
         HealthChecks {
             checkers: HashMap::new(),
             time_scale: time_scale.max(1),
+            file,
+            saved,
+            started: false,
+            changed: Arc::new(Notify::new()),
         }
     }
 
@@ -187,16 +299,18 @@ impl HealthChecks {
             }
         }
         self.checkers.retain(|key, _| wanted.contains_key(key));
+        let starting = !self.started;
         for (key, probe) in wanted {
-            let health = match self.checkers.get(&key) {
+            let (health, first_pass_enough) = match self.checkers.get(&key) {
                 Some(c) if c.probe == probe => continue,
-                Some(c) => Arc::clone(&c.health),
-                None => Arc::new(InstanceHealth::new()),
+                Some(c) => (Arc::clone(&c.health), false),
+                None => self.first_health(&key, &probe, starting),
             };
             let task = tokio::spawn(run_checker(
                 probe.clone(),
                 Arc::clone(&health),
                 self.time_scale,
+                first_pass_enough,
             ));
             self.checkers.insert(
                 key,
@@ -207,6 +321,72 @@ impl HealthChecks {
                 },
             );
         }
+        self.started = true;
+        self.saved.clear();
+    }
+
+    /// The health a new checker starts from: what the health file says for the same address;
+    /// at start with nothing saved, unknown until one check (which is enough) ends; for an
+    /// instance registered later, ELB's "registration in progress".
+    fn first_health(
+        &self,
+        key: &HealthKey,
+        probe: &Probe,
+        starting: bool,
+    ) -> (Arc<InstanceHealth>, bool) {
+        let changed = Arc::clone(&self.changed);
+        if starting {
+            if let Some(saved) = self.saved.get(key).filter(|s| s.addr == probe.addr) {
+                let status = HealthStatus {
+                    state: saved.state,
+                    reason_code: reason_code(&saved.reason_code),
+                    description: saved.description.clone(),
+                };
+                return (Arc::new(InstanceHealth::new(status, true, changed)), false);
+            }
+            let health = InstanceHealth::new(HealthStatus::registering(), false, changed);
+            return (Arc::new(health), true);
+        }
+        let health = InstanceHealth::new(HealthStatus::registering(), true, changed);
+        (Arc::new(health), false)
+    }
+
+    /// Instances whose health is not known yet (first checks of a starting node under way).
+    pub(crate) fn unknown(&self) -> usize {
+        self.checkers
+            .values()
+            .filter(|c| !c.health.is_known())
+            .count()
+    }
+
+    /// Told whenever an instance goes in or out of service.
+    pub(crate) fn changed(&self) -> Arc<Notify> {
+        Arc::clone(&self.changed)
+    }
+
+    /// The health of every known instance, for the health file (if there is one).
+    pub(crate) fn to_save(&self) -> Option<SavedHealth> {
+        let path = self.file.clone()?;
+        let instances = self
+            .checkers
+            .iter()
+            .filter(|(_, c)| c.health.is_known())
+            .map(|((lb, instance), c)| {
+                let status = c.health.status();
+                SavedInstance {
+                    lb: lb.clone(),
+                    instance: instance.clone(),
+                    addr: c.probe.addr,
+                    state: status.state,
+                    reason_code: status.reason_code.to_owned(),
+                    description: status.description,
+                }
+            })
+            .collect();
+        Some(SavedHealth {
+            path,
+            file: HealthFile { instances },
+        })
     }
 
     pub(crate) fn health(&self, key: &HealthKey) -> Option<Arc<InstanceHealth>> {
@@ -214,28 +394,38 @@ impl HealthChecks {
     }
 }
 
-async fn run_checker(probe: Probe, health: Arc<InstanceHealth>, time_scale: u32) {
+/// Checks spread their first probes over this much time (or the interval, when shorter), so
+/// that a node with 10,000 instances does not open 10,000 connections in one millisecond.
+const FIRST_PROBE_SPREAD: Duration = Duration::from_secs(1);
+
+async fn run_checker(
+    probe: Probe,
+    health: Arc<InstanceHealth>,
+    time_scale: u32,
+    first_pass_enough: bool,
+) {
     let check = &probe.check;
     let interval = Duration::from_secs(check.interval_secs.into()) / time_scale;
     let timeout = Duration::from_secs(check.timeout_secs.into()) / time_scale;
-    // Checkers started together (a node starting, a large registration) spread their first
-    // probes over up to two seconds instead of opening every connection at once.
-    let spread = interval.min(Duration::from_secs(2));
+    let spread = interval.min(FIRST_PROBE_SPREAD);
     let first = spread.mul_f64(rand::random::<f64>());
     let mut ticker = tokio::time::interval_at(tokio::time::Instant::now() + first, interval);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let (mut passes, mut failures) = (0u32, 0u32);
+    let mut first_result = true;
     loop {
         ticker.tick().await;
         let result = tokio::time::timeout(timeout, probe_once(&probe))
             .await
             .unwrap_or_else(|_| Err(format!("no answer within {} s", check.timeout_secs)));
         let in_service = health.is_in_service();
+        // An instance unknown at start is judged by its first check alone.
+        let judged_now = std::mem::take(&mut first_result) && first_pass_enough;
         match result {
             Ok(()) => {
                 passes += 1;
                 failures = 0;
-                if !in_service && passes >= check.healthy_threshold {
+                if !in_service && (passes >= check.healthy_threshold || judged_now) {
                     tracing::info!(addr = %probe.addr, "instance is InService");
                     health.set(HealthStatus::in_service());
                 }
@@ -243,7 +433,7 @@ async fn run_checker(probe: Probe, health: Arc<InstanceHealth>, time_scale: u32)
             Err(why) => {
                 failures += 1;
                 passes = 0;
-                if failures >= check.unhealthy_threshold {
+                if failures >= check.unhealthy_threshold || judged_now {
                     if in_service {
                         tracing::warn!(addr = %probe.addr, %why, "instance is OutOfService");
                     }

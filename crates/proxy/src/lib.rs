@@ -21,6 +21,8 @@ mod upstream;
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::{IpAddr, SocketAddr};
+use std::os::fd::{AsFd, OwnedFd};
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -33,36 +35,79 @@ use tokio::sync::watch;
 
 pub use health::{HealthState, HealthStatus};
 
+use conn::ConnCount;
 use health::HealthChecks;
 use listen::RunningListener;
 use runtime::Runtime;
 
+/// How long after an instance changes state the health file is written.
+const HEALTH_SAVE_DELAY: Duration = Duration::from_millis(250);
 /// How often a listener that could not be opened is tried again.
 const LISTENER_RETRY: Duration = Duration::from_secs(2);
 
 /// Settings of the data plane that are not part of the replicated state.
 #[derive(Debug, Clone)]
 pub struct DataPlaneConfig {
-    /// The address every listener binds, at the listener's port.
-    pub bind: IpAddr,
+    /// The addresses every listener binds, at the listener's port (`--bind`, repeatable).
+    pub bind: Vec<IpAddr>,
     /// A client that has not finished its TLS handshake by then is disconnected.
     pub handshake_timeout: Duration,
-    /// A client that has not sent a complete request head by then is disconnected.
+    /// A request head must be complete this long after its first byte arrived.
     pub header_read_timeout: Duration,
     /// Connecting to an instance fails after this long (and the request is retried elsewhere).
     pub connect_timeout: Duration,
+    /// How often the balancer pings an HTTP/2 client to see that it is still there; a client
+    /// that does not answer within 20 s is disconnected. Pings are not activity for the idle
+    /// timeout.
+    pub http2_ping_interval: Duration,
+    pub limits: Limits,
+    /// Where the last known health of every instance is kept between runs, so that a restarted
+    /// node serves from its first second; `None` keeps it in memory only.
+    pub health_file: Option<PathBuf>,
     /// Divides health-check intervals and timeouts. Always 1 in service: it exists so that
     /// tests can watch instances move in and out of service within ELB's limits in less time.
     pub health_check_time_scale: u32,
 }
 
+/// Bounds on what one node takes on.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    /// Client connections open on the node; more are refused (reset) at accept.
+    pub max_connections: usize,
+    /// Client connections open on one listener port.
+    pub max_listener_connections: usize,
+    /// Exchanges under way with one instance of one load balancer (HTTP requests, TCP streams),
+    /// so connections in use; `0` for no limit.
+    pub max_instance_connections: usize,
+    /// Requests that may wait for a connection to a busy instance (ELB's surge queue); a request
+    /// that finds the queue full is answered 503 at once and counted as spillover.
+    pub instance_queue: usize,
+    /// How long a request waits in that queue before it is answered 503.
+    pub instance_queue_timeout: Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_connections: 65_536,
+            max_listener_connections: 65_536,
+            max_instance_connections: 1024,
+            instance_queue: 1024,
+            instance_queue_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
 impl Default for DataPlaneConfig {
     fn default() -> Self {
         DataPlaneConfig {
-            bind: IpAddr::from([0, 0, 0, 0]),
+            bind: vec![IpAddr::from([0, 0, 0, 0])],
             handshake_timeout: Duration::from_secs(10),
             header_read_timeout: Duration::from_secs(20),
             connect_timeout: Duration::from_secs(5),
+            http2_ping_interval: Duration::from_secs(30),
+            limits: Limits::default(),
+            health_file: None,
             health_check_time_scale: 1,
         }
     }
@@ -74,6 +119,10 @@ pub(crate) struct Shared {
     pub(crate) runtime: ArcSwap<Runtime>,
     pub(crate) h1: http1::Builder,
     pub(crate) h2: http2::Builder<TokioExecutor>,
+    /// Client connections open on the node, for `Limits::max_connections`.
+    pub(crate) node_conns: Arc<ConnCount>,
+    /// Client connections refused because a connection limit was reached.
+    pub(crate) refused_connections: AtomicU64,
 }
 
 /// The state that changes only when a snapshot is applied.
@@ -85,6 +134,8 @@ struct Control {
     backend_tls: backend_tls::BackendTlsCache,
     /// Listeners that could not be started, by port, with the reason.
     failed: BTreeMap<u16, String>,
+    /// Listening sockets handed over by the process this one replaces, used by the first apply.
+    inherited: HashMap<SocketAddr, std::net::TcpListener>,
 }
 
 /// The data plane of one node.
@@ -99,8 +150,9 @@ pub struct DataPlane {
 impl DataPlane {
     pub fn new(config: DataPlaneConfig) -> Result<DataPlane, fulcrum_tls::TlsError> {
         let mut h1 = http1::Builder::new();
+        // No hyper header read timeout: hyper's runs between keep-alive requests too, and the
+        // connection's watchdog (`conn`) times heads from their first byte instead.
         h1.timer(TokioTimer::new())
-            .header_read_timeout(config.header_read_timeout)
             .max_buf_size(64 * 1024)
             .max_header_size(64 * 1024)
             .max_headers(128);
@@ -110,20 +162,23 @@ impl DataPlane {
             .max_header_list_size(64 * 1024)
             .max_pending_accept_reset_streams(20)
             .max_local_error_reset_streams(Some(64))
-            .keep_alive_interval(Some(Duration::from_secs(30)));
+            .keep_alive_interval(Some(config.http2_ping_interval));
         let shared = Arc::new(Shared {
             config: config.clone(),
             runtime: ArcSwap::from_pointee(Runtime::default()),
             h1,
             h2,
+            node_conns: Arc::new(ConnCount::default()),
+            refused_connections: AtomicU64::new(0),
         });
         let control = Control {
-            health: HealthChecks::new(config.health_check_time_scale),
+            health: HealthChecks::new(config.health_check_time_scale, config.health_file.clone()),
             upstreams: HashMap::new(),
             listeners: BTreeMap::new(),
             tls: tls::TlsCache::new()?,
             backend_tls: backend_tls::BackendTlsCache::default(),
             failed: BTreeMap::new(),
+            inherited: HashMap::new(),
         };
         Ok(DataPlane {
             shared,
@@ -149,6 +204,7 @@ impl DataPlane {
             &mut control.backend_tls,
             &mut control.tls,
             self.shared.config.connect_timeout,
+            &self.shared.config.limits,
         );
         control.backend_tls.forget_unused();
         let mut wanted_tls = control.tls.wanted(&snapshot.state);
@@ -177,7 +233,13 @@ impl DataPlane {
 
         control.failed.clear();
         for (port, protocol) in wanted {
-            let addr = SocketAddr::new(self.shared.config.bind, port);
+            let addrs: Vec<SocketAddr> = self
+                .shared
+                .config
+                .bind
+                .iter()
+                .map(|ip| SocketAddr::new(*ip, port))
+                .collect();
             let wanted = if protocol.is_tls() {
                 match wanted_tls.remove(&port) {
                     Some(Ok(w)) => Some(w),
@@ -206,12 +268,19 @@ impl DataPlane {
                     continue;
                 }
             };
-            match RunningListener::start(Arc::clone(&self.shared), addr, protocol, tls) {
+            let started = RunningListener::start(
+                Arc::clone(&self.shared),
+                &addrs,
+                protocol,
+                tls,
+                &mut control.inherited,
+            );
+            match started {
                 Ok(listener) => {
-                    tracing::info!(%addr, %protocol, "listener open");
+                    tracing::info!(?addrs, %protocol, "listener open");
                     control.listeners.insert(port, listener);
                 }
-                Err(e) => {
+                Err((addr, e)) => {
                     tracing::error!(%addr, error = %e, "cannot open listener");
                     control
                         .failed
@@ -219,6 +288,8 @@ impl DataPlane {
                 }
             }
         }
+        // Sockets handed over for listeners this state no longer has are closed.
+        control.inherited.clear();
         self.applied_revision
             .store(snapshot.revision, Ordering::Release);
         self.applied.store(true, Ordering::Release);
@@ -231,6 +302,9 @@ impl DataPlane {
         &self,
         mut snapshots: watch::Receiver<Arc<Snapshot>>,
     ) -> tokio::task::JoinHandle<()> {
+        if self.shared.config.health_file.is_some() {
+            self.keep_health_saved();
+        }
         let this = self.clone();
         tokio::spawn(async move {
             loop {
@@ -248,6 +322,21 @@ impl DataPlane {
                 }
             }
         })
+    }
+
+    /// Writes the health file shortly after any instance changes state (a burst of changes is
+    /// one write), off the traffic workers.
+    fn keep_health_saved(&self) {
+        let changed = self.lock().health.changed();
+        let this = self.clone();
+        tokio::spawn(async move {
+            loop {
+                changed.notified().await;
+                tokio::time::sleep(HEALTH_SAVE_DELAY).await;
+                let saver = this.clone();
+                let _ = tokio::task::spawn_blocking(move || saver.save_health()).await;
+            }
+        });
     }
 
     /// Whether a state has been applied (what `/healthz` reports).
@@ -273,10 +362,87 @@ impl DataPlane {
             .map(|h| h.status())
     }
 
+    /// Listening sockets handed over by the process this one replaces (see `fulcrum serve`'s
+    /// upgrade): the first apply listens on them instead of binding. Call before `follow`.
+    pub fn inherit(&self, sockets: Vec<std::net::TcpListener>) {
+        let mut control = self.lock();
+        for socket in sockets {
+            match socket.local_addr() {
+                Ok(addr) => {
+                    control.inherited.insert(addr, socket);
+                }
+                Err(e) => tracing::warn!(error = %e, "a handed-over socket has no address"),
+            }
+        }
+    }
+
+    /// Duplicates of every listening socket, for a process that takes over from this one. Both
+    /// processes accept from the same sockets until this one stops: no connection is refused.
+    pub fn listening_sockets(&self) -> std::io::Result<Vec<OwnedFd>> {
+        let control = self.lock();
+        control
+            .listeners
+            .values()
+            .flat_map(|l| l.sockets())
+            .map(|s| s.as_fd().try_clone_to_owned())
+            .collect()
+    }
+
+    /// What keeps the node from serving, in words; empty when it can serve: a state applied,
+    /// every listener open, and the health of every instance known (from before a restart, or
+    /// from a first check).
+    pub fn waiting_for(&self) -> Vec<String> {
+        if !self.is_ready() {
+            return vec!["state not applied yet".to_owned()];
+        }
+        let control = self.lock();
+        let mut reasons: Vec<String> = control
+            .failed
+            .iter()
+            .map(|(port, why)| format!("listener {port}: {why}"))
+            .collect();
+        let unknown = control.health.unknown();
+        if unknown > 0 {
+            reasons.push(format!(
+                "health of {unknown} instance(s) not known yet: first checks under way"
+            ));
+        }
+        reasons
+    }
+
+    /// Writes the health of every instance to the health file now (before a hand-over, say).
+    pub fn save_health(&self) {
+        let saved = self.lock().health.to_save();
+        if let Some(saved) = saved {
+            saved.write();
+        }
+    }
+
+    /// For one load balancer: requests waiting now for a turn with a busy instance
+    /// (`SurgeQueueLength`) and requests refused for want of one so far (`SpilloverCount`),
+    /// over its instances.
+    pub fn surge_counts(&self, lb: &LbName) -> (usize, u64) {
+        self.lock()
+            .upstreams
+            .iter()
+            .filter(|((name, _, _), _)| name == lb)
+            .map(|(_, (upstream, _))| upstream.surge())
+            .fold((0, 0), |(q, s), (dq, ds)| (q + dq, s + ds))
+    }
+
+    /// Client connections open on the node, and those refused by a connection limit so far.
+    pub fn connection_counts(&self) -> (usize, u64) {
+        (
+            self.shared.node_conns.open(),
+            self.shared.refused_connections.load(Ordering::Relaxed),
+        )
+    }
+
     /// Stops accepting on every listener, lets in-flight requests finish, and returns once
     /// every client connection has closed or `deadline` has passed. Returns the number of
     /// connections still open at the deadline.
     pub async fn shutdown(&self, deadline: Duration) -> usize {
+        self.save_health();
         let counts: Vec<_> = {
             let mut control = self.lock();
             std::mem::take(&mut control.listeners)

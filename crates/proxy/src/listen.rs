@@ -1,10 +1,11 @@
 //! Listening sockets and the connections they accept: bind, accept, TLS handshake, then HTTP/1.1
 //! or HTTP/2 served by hyper, with the idle timeout and graceful drain.
 
+use std::collections::HashMap;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -20,7 +21,7 @@ use tokio::task::JoinHandle;
 use tokio_rustls::TlsAcceptor;
 
 use crate::coalesce::Coalesce;
-use crate::conn::{idle_expired, ConnCount, Tracked};
+use crate::conn::{expired, ConnCount, ConnState, Tracked};
 use crate::forward::{self, ConnInfo};
 use crate::tls::ListenerTls;
 use crate::Shared;
@@ -30,55 +31,84 @@ const DEFAULT_IDLE: Duration = Duration::from_secs(60);
 /// While draining, how long a connection without a request in flight may stay quiet.
 const DRAIN_GRACE: Duration = Duration::from_millis(500);
 
-/// One bound port and its accept loop.
+/// One listener port, bound on every `--bind` address, and its accept loops.
 pub(crate) struct RunningListener {
     pub(crate) protocol: Protocol,
     pub(crate) tls: Option<Arc<ListenerTls>>,
-    accept: JoinHandle<()>,
+    /// The bound sockets, kept so that they can be handed to a process taking over (upgrade).
+    sockets: Vec<Arc<TcpListener>>,
+    accepts: Vec<JoinHandle<()>>,
     /// Set to true to ask this listener's connections to finish their requests and close.
     drain: watch::Sender<bool>,
     pub(crate) conns: Arc<ConnCount>,
 }
 
 impl RunningListener {
-    /// Binds `addr` and starts accepting; with `tls` for HTTPS listeners.
+    /// Listens on `addrs` (one per bind address, all of the same port) and starts accepting;
+    /// with `tls` for HTTPS and SSL listeners. A socket handed over by a previous process for
+    /// one of the addresses is used instead of binding a new one.
     pub(crate) fn start(
         shared: Arc<Shared>,
-        addr: SocketAddr,
+        addrs: &[SocketAddr],
         protocol: Protocol,
         tls: Option<Arc<ListenerTls>>,
-    ) -> std::io::Result<RunningListener> {
-        let listener = bind(addr)?;
+        inherited: &mut HashMap<SocketAddr, std::net::TcpListener>,
+    ) -> Result<RunningListener, (SocketAddr, std::io::Error)> {
+        let only_v6 = addrs.iter().any(|a| a.is_ipv4());
+        let sockets = addrs
+            .iter()
+            .map(|addr| {
+                let socket = match inherited.remove(addr) {
+                    Some(socket) => socket
+                        .set_nonblocking(true)
+                        .and_then(|()| TcpListener::from_std(socket)),
+                    None => bind(*addr, only_v6),
+                };
+                socket.map(Arc::new).map_err(|e| (*addr, e))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
         let (drain, drain_rx) = watch::channel(false);
         let conns = Arc::new(ConnCount::default());
-        let accept = tokio::spawn(accept_loop(
-            shared,
-            listener,
-            addr.port(),
-            protocol.is_http(),
-            tls.clone(),
-            drain_rx,
-            Arc::clone(&conns),
-        ));
+        let accepts = sockets
+            .iter()
+            .map(|socket| {
+                tokio::spawn(accept_loop(
+                    Arc::clone(&shared),
+                    Arc::clone(socket),
+                    protocol.is_http(),
+                    tls.clone(),
+                    drain_rx.clone(),
+                    Arc::clone(&conns),
+                ))
+            })
+            .collect();
         Ok(RunningListener {
             protocol,
             tls,
-            accept,
+            sockets,
+            accepts,
             drain,
             conns,
         })
     }
 
-    /// Stops accepting at once (the port is released) and asks open connections to finish what
-    /// they are doing and close. Returns a handle to wait for them.
+    /// The bound sockets with their addresses.
+    pub(crate) fn sockets(&self) -> impl Iterator<Item = &TcpListener> {
+        self.sockets.iter().map(|s| &**s)
+    }
+
+    /// Stops accepting at once (the sockets are closed in this process) and asks open
+    /// connections to finish what they are doing and close. Returns a handle to wait for them.
     pub(crate) fn stop(self) -> Arc<ConnCount> {
-        self.accept.abort();
+        for accept in &self.accepts {
+            accept.abort();
+        }
         let _ = self.drain.send(true);
         self.conns
     }
 }
 
-fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
+fn bind(addr: SocketAddr, only_v6: bool) -> std::io::Result<TcpListener> {
     let socket = socket2::Socket::new(
         socket2::Domain::for_address(addr),
         socket2::Type::STREAM,
@@ -86,6 +116,11 @@ fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
     )?;
     // A restarted node must be able to bind while old connections sit in TIME_WAIT.
     socket.set_reuse_address(true)?;
+    if addr.is_ipv6() {
+        // `--bind ::` alone is dual-stack; beside an IPv4 bind address, IPv6 only, so that both
+        // can hold the port.
+        socket.set_only_v6(only_v6)?;
+    }
     socket.set_nonblocking(true)?;
     socket.set_nodelay(true)?;
     socket.bind(&addr.into())?;
@@ -95,14 +130,22 @@ fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
 
 async fn accept_loop(
     shared: Arc<Shared>,
-    listener: TcpListener,
-    port: u16,
+    listener: Arc<TcpListener>,
     http: bool,
     tls: Option<Arc<ListenerTls>>,
     drain: watch::Receiver<bool>,
     conns: Arc<ConnCount>,
 ) {
+    let bound = match listener.local_addr() {
+        Ok(addr) => addr,
+        Err(e) => {
+            tracing::error!(error = %e, "a listening socket has no address");
+            return;
+        }
+    };
+    let port = bound.port();
     let port_header = HeaderValue::from(port);
+    let limits = &shared.config.limits;
     loop {
         let (stream, client) = match listener.accept().await {
             Ok(accepted) => accepted,
@@ -113,26 +156,39 @@ async fn accept_loop(
                 continue;
             }
         };
+        if shared.node_conns.open() >= limits.max_connections
+            || conns.open() >= limits.max_listener_connections
+        {
+            // Over the limit: a reset at once, so that the client can go elsewhere, and the
+            // connections already open keep their share of the node.
+            shared.refused_connections.fetch_add(1, Ordering::Relaxed);
+            let _ = socket2::SockRef::from(&stream).set_linger(Some(Duration::ZERO));
+            tracing::debug!(port, %client, "connection limit reached: connection refused");
+            continue;
+        }
         let _ = stream.set_nodelay(true);
+        // A dual-stack socket sees IPv4 clients as ::ffff:a.b.c.d; the application sees a.b.c.d.
+        let client = SocketAddr::new(client.ip().to_canonical(), client.port());
         let info = ConnInfo {
             client_value: crate::headers::client_value(client.ip()),
             port,
             port_header: port_header.clone(),
             proto: if tls.is_some() { "https" } else { "http" },
         };
-        let guard = conns.enter();
+        let guard = (conns.enter(), shared.node_conns.enter());
         let shared = Arc::clone(&shared);
         // The config in force when the connection arrived: a policy change applies to new ones.
         let acceptor = tls.as_ref().map(|t| TlsAcceptor::from(t.config()));
         let drain = drain.clone();
         let local = stream
             .local_addr()
-            .unwrap_or_else(|_| SocketAddr::new(shared.config.bind, port));
+            .map(|a| SocketAddr::new(a.ip().to_canonical(), a.port()))
+            .unwrap_or(bound);
         tokio::spawn(async move {
             let _guard = guard;
             match acceptor {
                 None if http => {
-                    if first_bytes(&shared, &stream, 0, &drain).await {
+                    if first_bytes(&shared, &stream, port, 0, &drain).await {
                         // Boxed: an idle connection's task stays small until a request comes.
                         Box::pin(serve(shared, stream, info, false, drain)).await
                     }
@@ -152,7 +208,7 @@ async fn accept_loop(
                                     .1
                                     .process_new_packets()
                                     .map_or(1, |s| s.plaintext_bytes_to_read());
-                                if first_bytes(&shared, tls.get_ref().0, buffered, &drain).await {
+                                if first_bytes(&shared, tls.get_ref().0, port, buffered, &drain).await {
                                     Box::pin(serve(shared, tls, info, h2, drain)).await
                                 }
                             }
@@ -179,27 +235,19 @@ async fn serve<IO>(
 ) where
     IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
-    let idle_timeout = shared
-        .runtime
-        .load()
-        .routes
-        .get(&info.port)
-        .map_or(DEFAULT_IDLE, |r| r.idle_timeout);
-    let (io, activity) = Tracked::new(io);
-    let in_flight = Arc::new(AtomicUsize::new(0));
+    let idle_timeout = idle_timeout(&shared, info.port);
     let info = Arc::new(info);
-    let service = {
+    let service = |state: &Arc<ConnState>| {
         let shared = Arc::clone(&shared);
-        let in_flight = Arc::clone(&in_flight);
+        let state = Arc::clone(state);
         service_fn(move |req| {
             let shared = Arc::clone(&shared);
             let info = Arc::clone(&info);
-            let in_flight = Arc::clone(&in_flight);
+            let (in_flight, open) = state.request_started();
             async move {
-                in_flight.fetch_add(1, Ordering::Relaxed);
                 let resp = forward::serve(shared, info, req).await;
-                in_flight.fetch_sub(1, Ordering::Relaxed);
-                resp
+                drop(in_flight);
+                resp.map(|r| r.map(|body| body.holding(open)))
             }
         })
     };
@@ -207,15 +255,32 @@ async fn serve<IO>(
     // bytes, which would run before the header read timeout starts and would let a plain
     // listener speak HTTP/2 with settings that are not fulcrum's.
     if h2 {
+        let (io, state) = Tracked::http2_server(io);
         // Responses of concurrent streams leave together (see `coalesce`).
         let io = TokioIo::new(Coalesce::new(io));
-        let conn = shared.h2.serve_connection(io, service);
-        drive(conn, drain, &activity, &in_flight, idle_timeout).await
+        let conn = shared.h2.serve_connection(io, service(&state));
+        // HTTP/2 heads arrive in frames that hyper bounds; the idle timeout covers a silent peer.
+        drive(conn, drain, &state, idle_timeout, None).await
     } else {
+        let (io, state) = Tracked::new(io);
         let io = TokioIo::new(io);
-        let conn = shared.h1.serve_connection(io, service).with_upgrades();
-        drive(conn, drain, &activity, &in_flight, idle_timeout).await
+        let conn = shared
+            .h1
+            .serve_connection(io, service(&state))
+            .with_upgrades();
+        let header_read = Some(shared.config.header_read_timeout);
+        drive(conn, drain, &state, idle_timeout, header_read).await
     }
+}
+
+/// The idle timeout of the listener on `port` (its load balancer's `ConnectionSettings`).
+fn idle_timeout(shared: &Shared, port: u16) -> Duration {
+    shared
+        .runtime
+        .load()
+        .routes
+        .get(&port)
+        .map_or(DEFAULT_IDLE, |r| r.idle_timeout)
 }
 
 /// A served connection that can be asked to finish its requests and close.
@@ -250,13 +315,14 @@ where
     }
 }
 
-/// Runs a connection until it closes, idles out or is drained.
+/// Runs a connection until it closes, idles out, takes too long over a request head, or is
+/// drained.
 async fn drive<C: Drainable>(
     conn: C,
     mut drain: watch::Receiver<bool>,
-    activity: &AtomicU64,
-    in_flight: &AtomicUsize,
+    state: &ConnState,
     idle_timeout: Duration,
+    header_read_timeout: Option<Duration>,
 ) {
     tokio::pin!(conn);
     let mut draining = *drain.borrow();
@@ -277,21 +343,25 @@ async fn drive<C: Drainable>(
                 draining = true;
                 conn.as_mut().start_drain();
             }
-            () = idle_expired(activity, in_flight, idle_timeout) => return,
+            why = expired(state, idle_timeout, header_read_timeout) => {
+                tracing::debug!(?why, "client connection closed");
+                return;
+            }
             // While draining, a connection with no request in flight (say, one that sent half a
             // request head) is closed after a short grace instead of holding the drain.
-            () = idle_expired(activity, in_flight, DRAIN_GRACE), if draining => return,
+            _ = expired(state, DRAIN_GRACE, None), if draining => return,
         }
     }
 }
 
 /// Waits for a connection's first request bytes before any HTTP state (and its buffers) exists
 /// for it, so that an idle connection costs little memory. Returns false when the connection
-/// should be closed instead: nothing came within the header read timeout, or the listener is
-/// draining. `buffered` is what the TLS layer already holds.
+/// should be closed instead: nothing came within the listener's idle timeout, or the listener
+/// is draining. `buffered` is what the TLS layer already holds.
 async fn first_bytes(
     shared: &Shared,
     tcp: &TcpStream,
+    port: u16,
     buffered: usize,
     drain: &watch::Receiver<bool>,
 ) -> bool {
@@ -300,7 +370,7 @@ async fn first_bytes(
     }
     tokio::select! {
         readable = tcp.readable() => readable.is_ok(),
-        () = tokio::time::sleep(shared.config.header_read_timeout) => false,
+        () = tokio::time::sleep(idle_timeout(shared, port)) => false,
         () = draining(drain.clone()) => false,
     }
 }

@@ -17,6 +17,7 @@ use crate::proxy_protocol;
 use crate::sticky;
 use crate::tls::TlsCache;
 use crate::upstream::Upstream;
+use crate::Limits;
 
 /// Everything the listeners need, for one revision of the state.
 #[derive(Default)]
@@ -119,6 +120,7 @@ pub(crate) fn compile(
     backend: &mut BackendTlsCache,
     certs: &mut TlsCache,
     connect_timeout: Duration,
+    limits: &Limits,
 ) -> Runtime {
     let state = &snapshot.state;
     let mut routes = HashMap::new();
@@ -160,7 +162,7 @@ pub(crate) fn compile(
                         .get(&key)
                         .map(|(u, _)| Arc::clone(u))
                         .unwrap_or_else(|| {
-                            Arc::new(Upstream::new(addr, connect_timeout, tls.clone()))
+                            Arc::new(Upstream::new(addr, connect_timeout, tls.clone(), limits))
                         });
                     used.insert(key, (Arc::clone(&upstream), grace));
                     Some(Target {

@@ -9,7 +9,6 @@
 
 use std::net::SocketAddr;
 use std::pin::{pin, Pin};
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::task::Poll;
 use std::time::Duration;
@@ -19,7 +18,7 @@ use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio_splice2::SpliceIoCtx;
 
-use crate::conn::{idle_expired, Tracked};
+use crate::conn::{expired, ConnState, Tracked};
 use crate::proxy_protocol;
 use crate::upstream::Outstanding;
 use crate::Shared;
@@ -64,7 +63,13 @@ pub(crate) async fn serve<IO>(
             }
         }
     };
-    let outstanding = upstream.begin_request();
+    let outstanding = match upstream.begin_request().await {
+        Ok(outstanding) => outstanding,
+        Err(e) => {
+            tracing::info!(port, error = %e, "connection closed");
+            return;
+        }
+    };
     if let Some(version) = route.proxy_protocol {
         let header = proxy_protocol::header(version, client, local);
         if let Err(e) = instance.write_all(&header).await {
@@ -137,8 +142,7 @@ async fn splice(
         }
     };
     let _outstanding = outstanding;
-    let activity = AtomicU64::new(0);
-    let no_requests = AtomicUsize::new(0);
+    let activity = ConnState::default();
     let mut to_instance = pin!(to_instance);
     let mut to_client = pin!(to_client);
     let (mut up_done, mut down_done) = (false, false);
@@ -171,7 +175,7 @@ async fn splice(
         let moved = to_instance.has_read() + to_client.has_written();
         if moved != seen {
             seen = moved;
-            activity.fetch_add(1, Ordering::Relaxed);
+            activity.touch();
         }
         if up_done && down_done {
             Poll::Ready(Ok(()))
@@ -185,7 +189,7 @@ async fn splice(
                 tracing::debug!(error = %e, "stream ended with an error");
             }
         }
-        () = idle_expired(&activity, &no_requests, idle_timeout) => {
+        _ = expired(&activity, idle_timeout, None) => {
             tracing::debug!("stream idle: closed");
         }
     }
@@ -206,7 +210,6 @@ async fn pipe<C, I>(
 {
     let _outstanding = outstanding;
     let (mut client_io, activity) = Tracked::new(client_io);
-    let no_requests = AtomicUsize::new(0);
     // copy_bidirectional carries a half-close across: when one side finishes sending, the other
     // side's write half is shut down and the rest still flows the other way.
     tokio::select! {
@@ -215,7 +218,7 @@ async fn pipe<C, I>(
                 tracing::debug!(error = %e, "stream ended with an error");
             }
         }
-        () = idle_expired(&activity, &no_requests, idle_timeout) => {
+        _ = expired(&activity, idle_timeout, None) => {
             tracing::debug!("stream idle: closed");
         }
     }

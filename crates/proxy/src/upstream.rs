@@ -1,9 +1,10 @@
-//! Connections to one instance: a pool of idle HTTP/1.1 keep-alive connections, and the connect
+//! Connections to one instance: a pool of idle HTTP/1.1 keep-alive connections, the connect
 //! step kept apart from the send step so that a failed connect can be retried on another instance
-//! with the request still in hand.
+//! with the request still in hand, and the bound on exchanges under way with the instance (with
+//! its queue of requests waiting for one: ELB's surge queue).
 
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 
@@ -11,9 +12,12 @@ use hyper::body::Incoming;
 use hyper::client::conn::http1::{self, SendRequest};
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::task::AbortHandle;
 
 use crate::backend_tls::BackendTls;
+use crate::conn::{ConnState, Tracked};
+use crate::Limits;
 
 /// Idle connections older than this are not reused: backends commonly close idle keep-alive
 /// connections after a few seconds, and reusing one the backend is closing loses the request.
@@ -23,7 +27,53 @@ const MAX_IDLE_PER_INSTANCE: usize = 512;
 
 /// The request body type sent to instances: the client's body, streamed.
 pub(crate) type UpstreamBody = Incoming;
-pub(crate) type Sender = SendRequest<UpstreamBody>;
+
+/// One HTTP/1.1 connection to an instance, with what its bytes moving tell: the balancer's
+/// wait for a response is cut after the idle timeout without a byte either way, not after a
+/// fixed time, so that a long upload is never cut while it moves.
+pub(crate) struct Sender {
+    send: SendRequest<UpstreamBody>,
+    activity: Arc<ConnState>,
+}
+
+impl Sender {
+    pub(crate) fn is_ready(&self) -> bool {
+        self.send.is_ready()
+    }
+
+    pub(crate) fn is_closed(&self) -> bool {
+        self.send.is_closed()
+    }
+
+    pub(crate) async fn ready(&mut self) -> hyper::Result<()> {
+        self.send.ready().await
+    }
+
+    pub(crate) fn activity(&self) -> Arc<ConnState> {
+        Arc::clone(&self.activity)
+    }
+
+    pub(crate) fn try_send_request(
+        &mut self,
+        req: http::Request<UpstreamBody>,
+    ) -> impl std::future::Future<
+        Output = Result<
+            http::Response<Incoming>,
+            hyper::client::conn::TrySendError<http::Request<UpstreamBody>>,
+        >,
+    > {
+        self.send.try_send_request(req)
+    }
+}
+
+/// Why a request could not have its turn with an instance. Nothing was sent.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum Overloaded {
+    #[error("{0} has its maximum of exchanges under way and its queue is full")]
+    QueueFull(SocketAddr),
+    #[error("{addr} had no free connection within {waited:?}")]
+    QueueTimeout { addr: SocketAddr, waited: Duration },
+}
 
 /// Why no connection to an instance could be had. Nothing was sent, so a retry elsewhere is safe.
 #[derive(Debug, thiserror::Error)]
@@ -66,14 +116,26 @@ pub(crate) struct Upstream {
     tasks: Mutex<Vec<AbortHandle>>,
     /// Requests sent and not yet answered in full, for least-outstanding-requests balancing.
     outstanding: AtomicUsize,
+    /// One permit per exchange under way, when exchanges with an instance are bounded.
+    permits: Option<Arc<Semaphore>>,
+    queue_len: usize,
+    queue_timeout: Duration,
+    /// Requests waiting for a permit now (ELB's `SurgeQueueLength`).
+    queued: AtomicUsize,
+    /// Requests refused because the queue was full or their wait ran out (`SpilloverCount`).
+    spillover: AtomicU64,
 }
 
-/// Counts one outstanding request on an instance until dropped.
-pub(crate) struct Outstanding(Arc<Upstream>);
+/// Counts one outstanding request (or stream) on an instance until dropped, holding its place
+/// among the instance's bounded exchanges.
+pub(crate) struct Outstanding {
+    upstream: Arc<Upstream>,
+    _permit: Option<OwnedSemaphorePermit>,
+}
 
 impl Drop for Outstanding {
     fn drop(&mut self) {
-        self.0.outstanding.fetch_sub(1, Ordering::Relaxed);
+        self.upstream.outstanding.fetch_sub(1, Ordering::Relaxed);
     }
 }
 
@@ -82,6 +144,7 @@ impl Upstream {
         addr: SocketAddr,
         connect_timeout: Duration,
         tls: Option<BackendTls>,
+        limits: &Limits,
     ) -> Self {
         Upstream {
             addr,
@@ -91,6 +154,12 @@ impl Upstream {
             reaping: AtomicBool::new(false),
             tasks: Mutex::new(Vec::new()),
             outstanding: AtomicUsize::new(0),
+            permits: (limits.max_instance_connections > 0)
+                .then(|| Arc::new(Semaphore::new(limits.max_instance_connections))),
+            queue_len: limits.instance_queue,
+            queue_timeout: limits.instance_queue_timeout,
+            queued: AtomicUsize::new(0),
+            spillover: AtomicU64::new(0),
         }
     }
 
@@ -98,9 +167,56 @@ impl Upstream {
         self.outstanding.load(Ordering::Relaxed)
     }
 
-    pub(crate) fn begin_request(self: &Arc<Self>) -> Outstanding {
+    /// Requests waiting for a turn now, and requests refused for want of one so far.
+    pub(crate) fn surge(&self) -> (usize, u64) {
+        (
+            self.queued.load(Ordering::Relaxed),
+            self.spillover.load(Ordering::Relaxed),
+        )
+    }
+
+    /// Takes a turn among the exchanges under way with this instance: at once while fewer than
+    /// the maximum are, otherwise after a wait in the queue; refused when the queue is full or
+    /// the wait runs out.
+    pub(crate) async fn begin_request(self: &Arc<Self>) -> Result<Outstanding, Overloaded> {
+        let permit = match &self.permits {
+            None => None,
+            Some(permits) => match Arc::clone(permits).try_acquire_owned() {
+                Ok(permit) => Some(permit),
+                Err(_) => Some(Box::pin(self.wait_for_turn(permits)).await?),
+            },
+        };
         self.outstanding.fetch_add(1, Ordering::Relaxed);
-        Outstanding(Arc::clone(self))
+        Ok(Outstanding {
+            upstream: Arc::clone(self),
+            _permit: permit,
+        })
+    }
+
+    async fn wait_for_turn(
+        &self,
+        permits: &Arc<Semaphore>,
+    ) -> Result<OwnedSemaphorePermit, Overloaded> {
+        let queued = self.queued.fetch_add(1, Ordering::Relaxed);
+        let waited = if queued >= self.queue_len {
+            Err(Overloaded::QueueFull(self.addr))
+        } else {
+            match tokio::time::timeout(self.queue_timeout, Arc::clone(permits).acquire_owned())
+                .await
+            {
+                Ok(Ok(permit)) => Ok(permit),
+                // The semaphore is never closed; a timeout is the only way out.
+                _ => Err(Overloaded::QueueTimeout {
+                    addr: self.addr,
+                    waited: self.queue_timeout,
+                }),
+            }
+        };
+        self.queued.fetch_sub(1, Ordering::Relaxed);
+        if waited.is_err() {
+            self.spillover.fetch_add(1, Ordering::Relaxed);
+        }
+        waited
     }
 
     pub(crate) fn addr(&self) -> SocketAddr {
@@ -205,7 +321,8 @@ impl Upstream {
         IO: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
     {
         let addr = self.addr;
-        let (sender, conn) = http1::Builder::new()
+        let (io, activity) = Tracked::new(io);
+        let (send, conn) = http1::Builder::new()
             .handshake(TokioIo::new(io))
             .await
             .map_err(|source| ConnectError::Handshake { addr, source })?;
@@ -215,7 +332,7 @@ impl Upstream {
             }
         });
         self.track(task.abort_handle());
-        Ok(sender)
+        Ok(Sender { send, activity })
     }
 
     /// Keeps a handle on a task that carries traffic to this instance.
