@@ -272,6 +272,7 @@ pub(crate) async fn expired(
     let mut quiet = Duration::ZERO;
     let mut last_heads = state.heads.load(Ordering::Relaxed);
     let mut pending_for = Duration::ZERO;
+    let mut pending_since_look = None;
     loop {
         tokio::time::sleep(step).await;
         let now = state.activity.load(Ordering::Relaxed);
@@ -285,15 +286,20 @@ pub(crate) async fn expired(
             }
         }
         if let Some(limit) = header_read {
+            // Counted from the first look that sees the head pending, as the idle time is from
+            // the first look that sees no activity: a connection is never cut early.
             let heads = state.heads.load(Ordering::Relaxed);
-            if state.head_pending.load(Ordering::Relaxed) && heads == last_heads {
-                pending_for += step;
-                if pending_for >= limit {
-                    return Expiry::HeaderRead;
+            let pending = state.head_pending.load(Ordering::Relaxed);
+            match pending_since_look {
+                Some(_) if pending && heads == last_heads => {
+                    pending_for += step;
+                    if pending_for >= limit {
+                        return Expiry::HeaderRead;
+                    }
                 }
-            } else {
-                pending_for = Duration::ZERO;
+                _ => pending_for = Duration::ZERO,
             }
+            pending_since_look = pending.then_some(());
             last_heads = heads;
         }
     }

@@ -232,10 +232,12 @@ async fn forward(
         }
         retried = true;
         tracing::debug!(instance = %upstream.addr(), error = %failure, "retrying");
-        target = route
-            .targets
-            .pick(route.balancing, Some(target))
-            .unwrap_or(target);
+        target = match route.targets.pick(route.balancing, Some(target)) {
+            Some(other) => other,
+            // The same busy instance again would only queue twice.
+            None if matches!(failure, Failure::Overloaded(_)) => return Err(failure),
+            None => target,
+        };
     }
 }
 

@@ -131,7 +131,8 @@ impl InstanceHealth {
         let in_service = status.state == HealthState::InService;
         let was = self.in_service.swap(in_service, Ordering::Relaxed);
         *self.status.lock().unwrap_or_else(|e| e.into_inner()) = status;
-        if was != in_service || !self.known.swap(true, Ordering::Relaxed) {
+        let was_known = self.known.swap(true, Ordering::Relaxed);
+        if was != in_service || !was_known {
             self.changed.notify_one();
         }
     }

@@ -1395,28 +1395,44 @@ async fn slowloris_over_tls_is_cut_by_the_header_read_timeout() {
 
 #[tokio::test]
 
-async fn connections_that_send_nothing_are_closed_by_the_header_read_timeout() {
+async fn silent_connections_are_closed_by_the_idle_timeout_and_half_heads_by_the_header_read_timeout(
+) {
     let _shared = shared().await;
     let site = Site::start_with(|c| c.header_read_timeout = Duration::from_secs(1)).await;
-    let plain = async {
-        let mut tcp = TcpStream::connect(site.http).await.unwrap();
-        closed_within(&mut tcp, Duration::from_secs(4)).await
+    // Longer than the header read timeout: a connection that sends nothing is idle, not slow.
+    site.set_idle_timeout(2).await;
+    let silent = |tls: bool| {
+        let site = &site;
+        async move {
+            let started = Instant::now();
+            let closed = if tls {
+                let mut tls = site.tls(&[b"http/1.1"]).await;
+                closed_within(&mut tls, Duration::from_secs(4)).await
+            } else {
+                let mut tcp = TcpStream::connect(site.http).await.unwrap();
+                closed_within(&mut tcp, Duration::from_secs(4)).await
+            };
+            (closed, started.elapsed())
+        }
     };
-    // The same after a finished TLS handshake.
-    let tls = async {
-        let mut tls = site.tls(&[b"http/1.1"]).await;
-        closed_within(&mut tls, Duration::from_secs(4)).await
-    };
-    // And after the first bytes of the HTTP/2 preface, which the node waits to complete.
+    // After the first bytes of the HTTP/2 preface, which the node waits to complete.
     let preface = async {
         let mut tcp = TcpStream::connect(site.http).await.unwrap();
         tcp.write_all(b"PRI * HTTP/2.0\r\n").await.unwrap();
-        closed_within(&mut tcp, Duration::from_secs(4)).await
+        let started = Instant::now();
+        let closed = closed_within(&mut tcp, Duration::from_secs(4)).await;
+        (closed, started.elapsed())
     };
-    let (plain, tls, preface) = tokio::join!(plain, tls, preface);
-    assert!(plain, "a silent plain connection is still open after 4 s");
-    assert!(tls, "a silent TLS connection is still open after 4 s");
-    assert!(preface, "a half-sent preface is still open after 4 s");
+    let (plain, tls, preface) = tokio::join!(silent(false), silent(true), preface);
+    for (what, (closed, took)) in [("plain", plain), ("TLS", tls)] {
+        assert!(closed, "a silent {what} connection is still open after 4 s");
+        assert!(
+            took >= Duration::from_millis(1900),
+            "a silent {what} connection was closed after {took:?}, before the idle timeout"
+        );
+    }
+    assert!(preface.0, "a half-sent preface is still open after 4 s");
+    assert!(preface.1 < Duration::from_millis(1900), "{:?}", preface.1);
     site.assert_serves().await;
 }
 

@@ -197,6 +197,11 @@ impl Conn {
     }
 
     /// Whether the server has closed this connection (or it failed).
+    /// Resolves when the connection has closed (the peer closed it, or it failed).
+    pub async fn closed(&mut self) {
+        let _ = (&mut self.driver).await;
+    }
+
     pub fn is_closed(&self) -> bool {
         match &self.sender {
             Sender::H1(s) => s.is_closed(),

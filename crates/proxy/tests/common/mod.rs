@@ -50,7 +50,7 @@ impl Node {
         let block = address_block();
         let bind = IpAddr::V4(Ipv4Addr::new(block[0], block[1], block[2], 1));
         let mut config = DataPlaneConfig {
-            bind,
+            bind: vec![bind],
             health_check_time_scale: TIME_SCALE,
             ..DataPlaneConfig::default()
         };

@@ -1,4 +1,4 @@
-//! The backend's routes: JSON report, /health, /delay, /status, /echo, /bytes, /close, /set-cookie, /upgrade.
+//! The backend's routes: JSON report, /health, /delay, /status, /echo, /bytes, /drip, /close, /set-cookie, /upgrade.
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -6,7 +6,8 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use http::{header, HeaderMap, HeaderValue, Request, Response, StatusCode};
-use http_body_util::{BodyExt, Full};
+use http_body::Frame;
+use http_body_util::{BodyExt, Full, StreamBody};
 use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
 use serde_json::{json, Map, Value};
@@ -81,6 +82,30 @@ pub(super) async fn handle(
                 &stats,
                 StatusCode::OK,
                 "application/octet-stream",
+                body,
+                Some(guard),
+            ))
+        }
+        // `chunks` chunks of 16 bytes, one every `ms` milliseconds: a slow but moving body.
+        ["drip", chunks, ms] => {
+            let (Ok(chunks), Ok(ms)) = (chunks.parse::<u32>(), ms.parse::<u64>()) else {
+                return Ok(bad_request(&stats, "bad drip"));
+            };
+            let (tx, rx) = tokio::sync::mpsc::channel::<Result<Frame<Bytes>, BoxError>>(1);
+            tokio::spawn(async move {
+                for _ in 0..chunks {
+                    tokio::time::sleep(Duration::from_millis(ms)).await;
+                    let chunk = Frame::data(Bytes::from_static(b"drip drip drip\r\n"));
+                    if tx.send(Ok(chunk)).await.is_err() {
+                        return;
+                    }
+                }
+            });
+            let body = StreamBody::new(ReceiverStream(rx)).boxed();
+            Ok(respond(
+                &stats,
+                StatusCode::OK,
+                "text/plain",
                 body,
                 Some(guard),
             ))
@@ -230,4 +255,18 @@ fn respond(
         headers.insert("x-instance", value);
     }
     resp
+}
+
+/// The frames of a channel as a stream, for `StreamBody`.
+struct ReceiverStream(tokio::sync::mpsc::Receiver<Result<Frame<Bytes>, BoxError>>);
+
+impl futures_util::Stream for ReceiverStream {
+    type Item = Result<Frame<Bytes>, BoxError>;
+
+    fn poll_next(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Self::Item>> {
+        self.0.poll_recv(cx)
+    }
 }
