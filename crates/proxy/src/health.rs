@@ -165,10 +165,22 @@ impl SavedHealth {
     /// Writes the file whole (a temporary file renamed over it), so that a crash mid-write
     /// leaves the previous version.
     pub(crate) fn write(&self) {
+        use std::io::Write;
+        use std::os::unix::fs::OpenOptionsExt;
         let tmp = self.path.with_extension("tmp");
+        // Load balancer names and instance addresses are the owner's business only, as the
+        // store's are.
         let written = serde_json::to_vec(&self.file)
             .map_err(std::io::Error::other)
-            .and_then(|json| std::fs::write(&tmp, json))
+            .and_then(|json| {
+                std::fs::OpenOptions::new()
+                    .write(true)
+                    .create(true)
+                    .truncate(true)
+                    .mode(0o600)
+                    .open(&tmp)?
+                    .write_all(&json)
+            })
             .and_then(|()| std::fs::rename(&tmp, &self.path));
         match written {
             Ok(()) => {
