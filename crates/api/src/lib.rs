@@ -45,6 +45,38 @@ pub struct Api {
     pub account: String,
     /// What `DNSName` reports: the host clients reach the listeners at.
     pub public_host: String,
+    /// Closed while the node hands over to a process that replaces it.
+    pub pause: Pause,
+}
+
+/// Keeps API calls out of a node that is handing over to a new process, so that no write lands
+/// in the old process once the new one has read the store: calls are answered with
+/// `ServiceUnavailable` (503, which the SDKs retry) and HTTP/1 connections are closed after
+/// their answer, so that the retry reaches whichever process accepts now.
+#[derive(Debug, Default)]
+pub struct Pause {
+    paused: std::sync::atomic::AtomicBool,
+    /// Held shared by every call while it runs; `pause` takes it exclusively to wait for them.
+    calls: std::sync::RwLock<()>,
+}
+
+impl Pause {
+    /// Refuses calls from now on and waits for those under way to finish. Blocks: run it on
+    /// the blocking pool.
+    pub fn pause(&self) {
+        self.paused.store(true, std::sync::atomic::Ordering::SeqCst);
+        drop(self.calls.write().unwrap_or_else(|e| e.into_inner()));
+    }
+
+    /// Takes calls again.
+    pub fn resume(&self) {
+        self.paused
+            .store(false, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    pub fn is_paused(&self) -> bool {
+        self.paused.load(std::sync::atomic::Ordering::SeqCst)
+    }
 }
 
 /// What an action works with.
@@ -109,7 +141,14 @@ impl Api {
         request_id: &str,
     ) -> (Result<String, ApiError>, &'static str) {
         let mut namespace = ELB_NAMESPACE;
+        let _running = self.pause.calls.read().unwrap_or_else(|e| e.into_inner());
         let result = (|| {
+            if self.pause.is_paused() {
+                return Err(ApiError::new(
+                    "ServiceUnavailable",
+                    "this node is handing over to a new process; retry",
+                ));
+            }
             if parts.method != Method::POST && parts.method != Method::GET {
                 return Err(ApiError::new(
                     "InvalidAction",

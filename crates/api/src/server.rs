@@ -85,10 +85,19 @@ async fn handle(
     ctx: Arc<Api>,
     req: Request<Incoming>,
 ) -> Result<Response<Full<Bytes>>, Infallible> {
-    Ok(match (req.method(), req.uri().path()) {
+    let http1 = req.version() < http::Version::HTTP_2;
+    let mut resp = match (req.method(), req.uri().path()) {
         (&Method::GET, "/healthz") => healthz(&ctx),
         _ => ctx.handle(req).await,
-    })
+    };
+    if http1 && ctx.pause.is_paused() {
+        // Handing over: the next request on a new connection reaches the process taking over.
+        resp.headers_mut().insert(
+            http::header::CONNECTION,
+            http::HeaderValue::from_static("close"),
+        );
+    }
+    Ok(resp)
 }
 
 /// 200 once the node can serve (state applied, every listener open, the health of every

@@ -6,7 +6,9 @@ mod client;
 mod cmd;
 mod credentials;
 mod demo;
+mod notify;
 mod serve;
+mod upgrade;
 
 use std::process::ExitCode;
 

@@ -1,17 +1,23 @@
 //! `fulcrum serve`: opens the store, runs the data plane on every state it publishes, serves the
-//! API, and drains on SIGTERM.
+//! API, and drains on SIGTERM. A second `serve` on the same data dir takes over the sockets of
+//! the first (see `upgrade`); SIGHUP re-reads the store.
 
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::Context;
+use std::os::fd::AsFd;
+
+use anyhow::{bail, Context};
 use clap::Args;
-use fulcrum_api::{Api, ApiLimits};
+use fulcrum_api::{Api, ApiLimits, Pause};
 use fulcrum_proxy::{DataPlane, DataPlaneConfig, Limits};
 use fulcrum_store::Store;
+use tokio::net::UnixStream;
 use tokio::signal::unix::{signal, SignalKind};
+
+use crate::upgrade::{self, Answer};
 
 #[derive(Args, Debug)]
 pub struct ServeArgs {
@@ -66,6 +72,11 @@ pub struct ServeArgs {
     /// API connections open at once at most.
     #[arg(long, default_value_t = 256)]
     pub api_max_connections: usize,
+    /// When taking over from a running `fulcrum serve` on the same data dir (an upgrade): how
+    /// long this process may take to be ready before it gives up and the old one carries on,
+    /// in seconds.
+    #[arg(long, default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub takeover_timeout: u64,
     /// Divides health-check intervals and timeouts (tests only).
     #[arg(long, default_value_t = 1, hide = true)]
     pub health_check_time_scale: u32,
@@ -136,9 +147,12 @@ fn data_plane_config(args: &ServeArgs, open_files: u64) -> DataPlaneConfig {
 }
 
 async fn serve(args: ServeArgs, open_files: u64) -> anyhow::Result<()> {
-    // Watch the signals first: a SIGTERM at any point from here on drains instead of killing.
+    // Watch the signals first: a SIGTERM at any point from here on drains instead of killing,
+    // and a SIGHUP never kills.
     let mut term = signal(SignalKind::terminate()).context("cannot watch SIGTERM")?;
     let mut int = signal(SignalKind::interrupt()).context("cannot watch SIGINT")?;
+    let mut hup = signal(SignalKind::hangup()).context("cannot watch SIGHUP")?;
+    let mut usr2 = signal(SignalKind::user_defined2()).context("cannot watch SIGUSR2")?;
     let stop = async move {
         tokio::select! {
             _ = term.recv() => tracing::info!("SIGTERM: draining"),
@@ -146,6 +160,21 @@ async fn serve(args: ServeArgs, open_files: u64) -> anyhow::Result<()> {
         }
     };
     tokio::pin!(stop);
+
+    // A node already serving on this data dir hands its sockets over before the store is read,
+    // so that no API call lands in it once this process has read the state.
+    let mut takeover = tokio::select! {
+        takeover = upgrade::take_over(&args.data_dir) => takeover?,
+        () = &mut stop => return Ok(()),
+    };
+    if let Some(t) = &takeover {
+        tracing::info!(
+            pid = t.pid,
+            sockets = t.sockets.len(),
+            "taking over from pid {}",
+            t.pid
+        );
+    }
 
     let store = Arc::new(
         Store::open(&args.data_dir)
@@ -165,31 +194,78 @@ async fn serve(args: ServeArgs, open_files: u64) -> anyhow::Result<()> {
         );
     }
 
+    // Created after the sockets came: it reads the health the old process saved just before.
     let data_plane = DataPlane::new(data_plane_config(&args, open_files))?;
+    let inherited_api = takeover.as_mut().and_then(|t| t.api.take());
+    if let Some(t) = &mut takeover {
+        data_plane.inherit(std::mem::take(&mut t.sockets));
+    }
     let follower = data_plane.follow(store.watch());
 
-    let api_listener = Arc::new(
-        tokio::net::TcpListener::bind(args.api)
-            .await
-            .with_context(|| format!("cannot listen on the API address {}", args.api))?,
-    );
     let api = Arc::new(Api {
         store: Arc::clone(&store),
         data_plane: data_plane.clone(),
         region: args.region.clone(),
         account: ACCOUNT.to_owned(),
         public_host: public_host(&args.bind),
+        pause: Pause::default(),
     });
-    let api_limits = ApiLimits {
-        header_read_timeout: Duration::from_secs(args.header_read_timeout),
-        max_connections: args.api_max_connections,
+    let mut api = ApiServer {
+        listener: Arc::new(api_listener(args.api, inherited_api).await?),
+        ctx: api,
+        limits: ApiLimits {
+            header_read_timeout: Duration::from_secs(args.header_read_timeout),
+            max_connections: args.api_max_connections,
+        },
+        task: None,
     };
-    let api = tokio::spawn(fulcrum_api::serve_api(api_listener, api, api_limits));
+    api.start();
+
+    let control;
+    if let Some(t) = takeover {
+        let pid = t.pid;
+        let limit = Duration::from_secs(args.takeover_timeout);
+        let ready = tokio::select! {
+            ready = until_ready(&data_plane, &t.waiting_for, limit) => ready.map_err(|waiting| {
+                Some(format!("not ready after {limit:?}: {}", waiting.join("; ")))
+            }),
+            () = &mut stop => Err(None),
+        };
+        if let Err(why) = ready {
+            // The old process takes the API back and carries on; this one lets go of what it
+            // accepted meanwhile.
+            api.stop().await;
+            t.abort(why.as_deref().unwrap_or("asked to stop")).await;
+            follower.abort();
+            data_plane
+                .shutdown(Duration::from_secs(args.drain_timeout))
+                .await;
+            let Some(why) = why else {
+                tracing::info!("did not take over from pid {pid}: it carries on");
+                return Ok(());
+            };
+            bail!("could not take over from pid {pid} ({why}); it carries on");
+        }
+        // Before the old process stops: a `serve` started from now on finds this one.
+        control = listen_control(&args.data_dir);
+        // Under systemd (`NotifyAccess=all`), this process is the service from now on; the one
+        // it replaces says so too, before it exits.
+        crate::notify::notify(&format!("MAINPID={}\nREADY=1", std::process::id()));
+        match t.ready().await {
+            Ok(()) => tracing::info!(pid, "took over from pid {pid}; it drains and exits"),
+            Err(e) => {
+                tracing::warn!(pid, error = %e, "pid {pid} went away before it was told to stop")
+            }
+        }
+    } else {
+        control = listen_control(&args.data_dir);
+        crate::notify::notify("READY=1");
+    }
     tracing::info!(api = %args.api, bind = ?args.bind, "fulcrum is serving");
 
     // The demo's instances run until this is dropped, at the end.
     let mut _demo = None;
-    let stopped_while_starting = args.demo
+    let mut stopped = args.demo
         && tokio::select! {
             started = crate::demo::start(&store, &data_plane, &args) => {
                 _demo = Some(started?);
@@ -197,10 +273,34 @@ async fn serve(args: ServeArgs, open_files: u64) -> anyhow::Result<()> {
             }
             () = &mut stop => true,
         };
-    if !stopped_while_starting {
-        stop.await;
+    while !stopped {
+        tokio::select! {
+            () = &mut stop => {
+                crate::notify::notify("STOPPING=1");
+                stopped = true;
+            }
+            _ = hup.recv() => reload(&store, "SIGHUP").await,
+            _ = usr2.recv() => start_successor(),
+            conn = accept(control.as_ref()) => match conn {
+                Ok(conn) => {
+                    let handed_over = tokio::select! {
+                        done = hand_over(conn, &mut api, &data_plane) => done,
+                        () = &mut stop => true,
+                    };
+                    if handed_over {
+                        break;
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "control socket: accept failed");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+            },
+        }
     }
-    api.abort();
+    // The socket file goes unless a new process has put its own in its place.
+    drop(control);
+    api.stop().await;
     follower.abort();
     let left = data_plane
         .shutdown(Duration::from_secs(args.drain_timeout))
@@ -214,6 +314,234 @@ async fn serve(args: ServeArgs, open_files: u64) -> anyhow::Result<()> {
         tracing::info!("drained; bye");
     }
     Ok(())
+}
+
+/// Listens on the control socket, through which a process started later takes over.
+fn listen_control(dir: &std::path::Path) -> Option<upgrade::ControlSocket> {
+    match upgrade::ControlSocket::bind(dir) {
+        Ok(control) => Some(control),
+        Err(e) => {
+            tracing::warn!(
+                path = %dir.join(upgrade::SOCKET_FILE).display(),
+                error = %e,
+                "cannot listen on the control socket: no process can take over from this one"
+            );
+            None
+        }
+    }
+}
+
+/// Resolves once the data plane serves at least as well as the process it replaces did: what
+/// it still waits for, that one was waiting for too. Otherwise, after `limit`, what it is
+/// waiting for.
+async fn until_ready(
+    data_plane: &DataPlane,
+    tolerated: &[String],
+    limit: Duration,
+) -> Result<(), Vec<String>> {
+    let deadline = tokio::time::Instant::now() + limit;
+    loop {
+        let waiting = data_plane.waiting_for();
+        if waiting.iter().all(|w| tolerated.contains(w)) {
+            return Ok(());
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return Err(waiting);
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// The API's listening socket: the one handed over if it is for the same address, else a new one.
+async fn api_listener(
+    addr: SocketAddr,
+    inherited: Option<std::net::TcpListener>,
+) -> anyhow::Result<tokio::net::TcpListener> {
+    if let Some(socket) = inherited {
+        match socket.local_addr() {
+            Ok(local) if local == addr => {
+                socket
+                    .set_nonblocking(true)
+                    .context("the API socket handed over")?;
+                return tokio::net::TcpListener::from_std(socket)
+                    .context("the API socket handed over");
+            }
+            Ok(local) => tracing::info!(from = %local, to = %addr, "the API moves"),
+            Err(e) => tracing::warn!(error = %e, "the API socket handed over has no address"),
+        }
+    }
+    tokio::net::TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("cannot listen on the API address {addr}"))
+}
+
+/// The API server: accepting on its socket, paused while this node hands over.
+struct ApiServer {
+    listener: Arc<tokio::net::TcpListener>,
+    ctx: Arc<Api>,
+    limits: ApiLimits,
+    task: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl ApiServer {
+    fn start(&mut self) {
+        self.task = Some(tokio::spawn(fulcrum_api::serve_api(
+            Arc::clone(&self.listener),
+            Arc::clone(&self.ctx),
+            self.limits.clone(),
+        )));
+    }
+
+    /// Stops accepting (connections wait in the socket's queue for whoever accepts next).
+    async fn stop(&mut self) {
+        if let Some(task) = self.task.take() {
+            task.abort();
+            let _ = task.await;
+        }
+    }
+
+    /// Stops accepting, refuses calls on the connections already open (`ServiceUnavailable`,
+    /// then close) and waits for those under way to finish.
+    async fn pause(&mut self) {
+        self.stop().await;
+        let ctx = Arc::clone(&self.ctx);
+        let _ = tokio::task::spawn_blocking(move || ctx.pause.pause()).await;
+    }
+
+    /// Takes calls again, on the state as it is on disk now (the process that failed to take
+    /// over may have written it).
+    async fn resume(&mut self) {
+        reload(&self.ctx.store, "taking the API back").await;
+        self.ctx.pause.resume();
+        self.start();
+    }
+}
+
+/// The next connection on the control socket; never, without one.
+async fn accept(control: Option<&upgrade::ControlSocket>) -> std::io::Result<UnixStream> {
+    match control {
+        Some(control) => control.accept().await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Hands this node's sockets to the process on `conn` if it asks. Returns true once that
+/// process is ready (this one must now drain and exit), false if this one carries on.
+async fn hand_over(conn: UnixStream, api: &mut ApiServer, data_plane: &DataPlane) -> bool {
+    let request = match upgrade::HandOver::read(conn).await {
+        Ok(request) => request,
+        Err(e) => {
+            tracing::warn!(error = %e, "control socket: a bad request");
+            return false;
+        }
+    };
+    let pid = request.pid;
+    tracing::info!(pid, "pid {pid} asks to take over: pausing the API");
+    api.pause().await;
+    let saver = data_plane.clone();
+    let _ = tokio::task::spawn_blocking(move || saver.save_health()).await;
+    let offered = match data_plane.listening_sockets() {
+        Ok(sockets) => {
+            let waiting = data_plane.waiting_for();
+            let sent = request
+                .offer(Some(api.listener.as_fd()), &sockets, &waiting)
+                .await;
+            sent.map(|()| sockets.len())
+        }
+        Err(e) => Err(e),
+    };
+    let answer = match offered {
+        Ok(sockets) => {
+            tracing::info!(
+                pid,
+                sockets,
+                "sent the API socket and {sockets} listening socket(s) to pid {pid}; serving until it is ready"
+            );
+            request.answer().await
+        }
+        Err(e) => {
+            request.refuse(&e.to_string()).await;
+            Answer::Abort(format!("the sockets could not be sent: {e}"))
+        }
+    };
+    match answer {
+        Answer::Ready => {
+            tracing::info!(pid, "handed over to a new process (pid {pid}); draining");
+            // Under systemd, the new process is the service from now on.
+            crate::notify::notify(&format!("MAINPID={pid}"));
+            true
+        }
+        Answer::Abort(why) => {
+            tracing::warn!(pid, "pid {pid} did not take over ({why}); serving on");
+            api.resume().await;
+            false
+        }
+    }
+}
+
+/// SIGUSR2 (`systemctl reload`): starts the program this process was started as (the new
+/// binary, once it has been installed in its place) with the same arguments; it takes over
+/// from this one as a second `serve` started by hand would. Its output goes where this one's
+/// goes.
+fn start_successor() {
+    let mut argv = std::env::args_os();
+    let Some(program) = argv.next() else {
+        tracing::error!("SIGUSR2: this process has no argv[0] to start again");
+        return;
+    };
+    let started = tokio::process::Command::new(&program)
+        .args(argv)
+        .stdin(std::process::Stdio::null())
+        .spawn();
+    match started {
+        Ok(mut child) => {
+            let pid = child.id().unwrap_or(0);
+            tracing::info!(
+                pid,
+                program = %program.to_string_lossy(),
+                "SIGUSR2: started pid {pid} to take over"
+            );
+            tokio::spawn(async move {
+                if let Ok(status) = child.wait().await {
+                    if !status.success() {
+                        tracing::warn!(pid, %status, "the process started to take over exited");
+                    }
+                }
+            });
+        }
+        Err(e) => tracing::error!(
+            program = %program.to_string_lossy(),
+            error = %e,
+            "SIGUSR2: cannot start a new process"
+        ),
+    }
+}
+
+/// SIGHUP (or a hand-over that failed): reads the state from the store again and applies it if
+/// it changed (another process wrote the database). Nothing else is reloaded: new flags take a
+/// new process (an upgrade).
+async fn reload(store: &Arc<Store>, why: &str) {
+    let before = store.snapshot().revision;
+    let reader = Arc::clone(store);
+    match tokio::task::spawn_blocking(move || reader.reload()).await {
+        Ok(Ok(true)) => {
+            let now = store.snapshot().revision;
+            tracing::info!(
+                from = before,
+                to = now,
+                "{why}: re-read the store: revision {now} is applied"
+            );
+        }
+        Ok(Ok(false)) => tracing::info!(
+            revision = before,
+            "{why}: re-read the store: unchanged at revision {before}"
+        ),
+        Ok(Err(e)) => tracing::error!(
+            error = %e,
+            "{why}: cannot re-read the store; serving revision {before} on"
+        ),
+        Err(e) => tracing::error!(error = %e, "{why}: re-reading the store failed"),
+    }
 }
 
 /// Every listener, client connection and instance connection is a descriptor, and a TCP stream

@@ -120,6 +120,27 @@ impl Store {
         Ok(value)
     }
 
+    /// Reads the state on disk again and, if its revision is not the one in memory (another
+    /// process wrote the database: an offline tool, or a node that took over and went away),
+    /// makes it the current snapshot and publishes it on the watch. Returns whether it did.
+    pub fn reload(&self) -> Result<bool, StoreError> {
+        let conn = self.lock();
+        let current = self.snapshot();
+        let on_disk = sqlite::load(&conn, &self.db_path, &self.sealer)?;
+        if on_disk.revision == current.revision {
+            return Ok(false);
+        }
+        tracing::info!(
+            path = %self.db_path.display(),
+            from = current.revision,
+            to = on_disk.revision,
+            "re-read the store"
+        );
+        // Under the lock, as in `update`: watchers see revisions in the order they were read.
+        self.tx.send_replace(Arc::new(on_disk));
+        Ok(true)
+    }
+
     /// The database file, for messages and diagnostics.
     pub fn db_path(&self) -> &Path {
         &self.db_path

@@ -156,7 +156,12 @@ fn check_master_key(conn: &Connection, path: &Path, sealer: &Sealer) -> Result<(
     }
 }
 
-fn load(conn: &Connection, path: &Path, sealer: &Sealer) -> Result<Snapshot, StoreError> {
+/// The snapshot on disk, every private key unsealed.
+pub(crate) fn load(
+    conn: &Connection,
+    path: &Path,
+    sealer: &Sealer,
+) -> Result<Snapshot, StoreError> {
     let (revision, json): (i64, String) = conn
         .query_row("SELECT revision, json FROM state WHERE id = 1", [], |r| {
             Ok((r.get(0)?, r.get(1)?))

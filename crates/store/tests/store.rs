@@ -458,3 +458,34 @@ fn access_keys_lifecycle() {
     // Access keys are not configuration: they never bump the revision.
     assert_eq!(store.snapshot().revision, 0);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reload_sees_what_another_process_wrote() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = Store::open_with_key(dir.path(), key()).unwrap();
+    let mut rx = node.watch();
+    assert!(!node.reload().unwrap(), "nothing changed on disk yet");
+    assert!(!rx.has_changed().unwrap());
+
+    // Another process (an offline tool, a node that took over) writes the same database.
+    let other = Store::open_with_key(dir.path(), key()).unwrap();
+    populate(&other);
+    assert_eq!(node.snapshot().revision, 0, "the node has not looked yet");
+
+    assert!(node.reload().unwrap());
+    assert!(rx.has_changed().unwrap(), "the watch is told");
+    let seen = rx.borrow_and_update().clone();
+    assert_eq!(seen.revision, 2);
+    assert_eq!(seen.state, other.snapshot().state);
+    assert_eq!(
+        seen.state.certificates["ASCA1"].private_key.expose(),
+        fake_pem("one"),
+        "private keys are unsealed on reload too"
+    );
+
+    // The node writes on top of it instead of failing with a conflict, and reloading again
+    // finds its own revision.
+    node.update(|s| s.delete_load_balancer("web")).unwrap();
+    assert_eq!(node.snapshot().revision, 3);
+    assert!(!node.reload().unwrap());
+}

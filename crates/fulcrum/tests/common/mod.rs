@@ -146,6 +146,7 @@ pub struct Serve {
     demo: bool,
     time_scale: u32,
     extra: Vec<String>,
+    env: Vec<(String, String)>,
 }
 
 impl Serve {
@@ -159,6 +160,7 @@ impl Serve {
             demo: false,
             time_scale: TIME_SCALE,
             extra: Vec::new(),
+            env: Vec::new(),
         }
     }
 
@@ -177,6 +179,12 @@ impl Serve {
     /// Adds more arguments.
     pub fn args(mut self, args: &[&str]) -> Serve {
         self.extra.extend(args.iter().map(|a| (*a).to_owned()));
+        self
+    }
+
+    /// Sets an environment variable for the node.
+    pub fn env(mut self, name: &str, value: &str) -> Serve {
+        self.env.push((name.to_owned(), value.to_owned()));
         self
     }
 
@@ -220,7 +228,7 @@ impl Serve {
             args.push("--demo".into());
         }
         args.extend(self.extra.into_iter().map(OsString::from));
-        let mut node = Fulcrum::spawn(&args);
+        let mut node = Fulcrum::spawn_with_env(&args, &self.env);
         node.api = Some(self.api);
         node.bind = Some(self.bind);
         node.data_dir = Some(self.data_dir);
@@ -243,11 +251,21 @@ pub struct Fulcrum {
 impl Fulcrum {
     /// Runs the binary with `args`, with a clean environment as far as fulcrum is concerned.
     pub fn spawn<S: AsRef<std::ffi::OsStr>>(args: &[S]) -> Fulcrum {
+        Fulcrum::spawn_with_env(args, &[])
+    }
+
+    /// [`Fulcrum::spawn`] with more environment variables.
+    pub fn spawn_with_env<S: AsRef<std::ffi::OsStr>>(
+        args: &[S],
+        env: &[(String, String)],
+    ) -> Fulcrum {
         let mut child = Command::new(env!("CARGO_BIN_EXE_fulcrum"))
             .args(args)
             .env_remove("FULCRUM_DATA_DIR")
             .env_remove("FULCRUM_MASTER_KEY")
+            .env_remove("NOTIFY_SOCKET")
             .env("RUST_LOG", "info")
+            .envs(env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -394,10 +412,41 @@ impl Fulcrum {
 
     /// Sends SIGTERM.
     pub fn sigterm(&self) {
+        self.signal(libc::SIGTERM);
+    }
+
+    /// Sends `signal` (a `libc::SIG*`).
+    pub fn signal(&self, signal: i32) {
         #[allow(unsafe_code)]
         // SAFETY: kill(2) with a pid we spawned and still own (not yet reaped) and a valid signal.
-        let rc = unsafe { libc::kill(self.pid(), libc::SIGTERM) };
-        assert_eq!(rc, 0, "kill(SIGTERM): {}", std::io::Error::last_os_error());
+        let rc = unsafe { libc::kill(self.pid(), signal) };
+        assert_eq!(rc, 0, "kill({signal}): {}", std::io::Error::last_os_error());
+    }
+
+    /// Waits for a stderr (log) line that contains `text` and returns it; lines seen before
+    /// this call count too.
+    pub async fn wait_stderr(&mut self, text: &str) -> String {
+        if let Some(line) = self.stderr.seen.iter().find(|l| l.contains(text)) {
+            return line.clone();
+        }
+        let deadline = Instant::now() + START_TIMEOUT;
+        loop {
+            match self.stderr.next(deadline).await {
+                Some(line) if line.contains(text) => return line,
+                Some(_) => {}
+                None => panic!(
+                    "no log line with {text:?} (stream ended or {START_TIMEOUT:?} passed); \
+                     stderr:\n{}",
+                    self.stderr.text()
+                ),
+            }
+        }
+    }
+
+    /// Takes in the log lines that have arrived and returns every line so far.
+    pub fn stderr_now(&mut self) -> String {
+        self.stderr.take_ready();
+        self.stderr.text()
     }
 
     /// Waits for the process to exit, up to `limit`; panics (the process is killed on drop)
