@@ -5,8 +5,10 @@
 //! A node that restarts must not answer 503 for `HealthyThreshold x Interval` (five minutes
 //! with ELB's defaults) while its instances are up. So the last known health of every instance
 //! is kept in a file beside the store and used from the first request; every checker probes
-//! within a second of start; and an instance the node knows nothing about at start needs one
-//! passing check rather than `HealthyThreshold` (as Envoy does for new hosts).
+//! within a second of start; and at start the first check alone decides, for an instance the
+//! node knows nothing about (one passing check rather than `HealthyThreshold`, as Envoy does for
+//! new hosts) and for one whose saved state it carried over (so that an instance that went away
+//! while the node was down does not keep getting traffic for `UnhealthyThreshold x Interval`).
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -338,9 +340,10 @@ impl HealthChecks {
         self.saved.clear();
     }
 
-    /// The health a new checker starts from: what the health file says for the same address;
-    /// at start with nothing saved, unknown until one check (which is enough) ends; for an
-    /// instance registered later, ELB's "registration in progress".
+    /// The health a new checker starts from, and whether its first check decides alone: at
+    /// start, what the health file says for the same address (or unknown until the first check
+    /// ends), then the first check decides; for an instance registered later, ELB's
+    /// "registration in progress" and its thresholds.
     fn first_health(
         &self,
         key: &HealthKey,
@@ -355,7 +358,9 @@ impl HealthChecks {
                     reason_code: reason_code(&saved.reason_code),
                     description: saved.description.clone(),
                 };
-                return (Arc::new(InstanceHealth::new(status, true, changed)), false);
+                // Carried over until the first check, which then decides alone: an instance
+                // that went away while the node was down is taken out within about a second.
+                return (Arc::new(InstanceHealth::new(status, true, changed)), true);
             }
             let health = InstanceHealth::new(HealthStatus::registering(), false, changed);
             return (Arc::new(health), true);
@@ -432,7 +437,7 @@ async fn run_checker(
             .await
             .unwrap_or_else(|_| Err(format!("no answer within {} s", check.timeout_secs)));
         let in_service = health.is_in_service();
-        // An instance unknown at start is judged by its first check alone.
+        // At start the first check decides alone (see the module's comment).
         let judged_now = std::mem::take(&mut first_result) && first_pass_enough;
         match result {
             Ok(()) => {

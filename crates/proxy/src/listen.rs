@@ -216,8 +216,9 @@ async fn accept_loop(
                             Ok(Err(e)) => tracing::debug!(%client, error = %e, "TLS handshake failed"),
                             Err(_) => tracing::debug!(%client, "TLS handshake timed out"),
                         },
-                        // Nothing was asked of an instance yet: a drain need not wait for it.
-                        () = draining(drain.clone()) => {}
+                        // Nothing was asked of an instance yet: a drain waits for it only
+                        // briefly (it was accepted, so its client is about to send a request).
+                        () = drained_for(drain.clone(), DRAIN_GRACE) => {}
                     }
                 }
             }
@@ -240,14 +241,24 @@ async fn serve<IO>(
     let service = |state: &Arc<ConnState>| {
         let shared = Arc::clone(&shared);
         let state = Arc::clone(state);
+        let drain = drain.clone();
         service_fn(move |req| {
             let shared = Arc::clone(&shared);
             let info = Arc::clone(&info);
             let (in_flight, open) = state.request_started();
+            let drain = drain.clone();
             async move {
                 let resp = forward::serve(shared, info, req).await;
                 drop(in_flight);
-                resp.map(|r| r.map(|body| body.holding(open)))
+                resp.map(|mut r| {
+                    // Draining: an HTTP/1 client's next request goes on a new connection.
+                    if !h2 && *drain.borrow() && r.status() != http::StatusCode::SWITCHING_PROTOCOLS
+                    {
+                        r.headers_mut()
+                            .insert(http::header::CONNECTION, HeaderValue::from_static("close"));
+                    }
+                    r.map(|body| body.holding(open))
+                })
             }
         })
     };
@@ -285,6 +296,11 @@ fn idle_timeout(shared: &Shared, port: u16) -> Duration {
 
 /// A served connection that can be asked to finish its requests and close.
 trait Drainable: Future<Output = hyper::Result<()>> {
+    /// Whether to ask the connection itself to drain (HTTP/2: GOAWAY). HTTP/1 connections are
+    /// not: hyper would close one between requests at once, with a request that just arrived
+    /// unread; their answers say `Connection: close` instead (see `serve`), and one that stays
+    /// quiet is closed after the grace.
+    const DRAIN_ITSELF: bool;
     fn start_drain(self: Pin<&mut Self>);
 }
 
@@ -296,6 +312,7 @@ where
     B: http_body::Body + 'static,
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
+    const DRAIN_ITSELF: bool = false;
     fn start_drain(self: Pin<&mut Self>) {
         self.graceful_shutdown()
     }
@@ -310,6 +327,7 @@ where
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
     E: hyper::rt::bounds::Http2ServerConnExec<S::Future, B>,
 {
+    const DRAIN_ITSELF: bool = true;
     fn start_drain(self: Pin<&mut Self>) {
         self.graceful_shutdown()
     }
@@ -326,7 +344,7 @@ async fn drive<C: Drainable>(
 ) {
     tokio::pin!(conn);
     let mut draining = *drain.borrow();
-    if draining {
+    if draining && C::DRAIN_ITSELF {
         conn.as_mut().start_drain();
     }
     loop {
@@ -341,7 +359,9 @@ async fn drive<C: Drainable>(
                 // A dropped sender means the listener is gone: drain as well.
                 let _ = changed;
                 draining = true;
-                conn.as_mut().start_drain();
+                if C::DRAIN_ITSELF {
+                    conn.as_mut().start_drain();
+                }
             }
             why = expired(state, idle_timeout, header_read_timeout) => {
                 tracing::debug!(?why, "client connection closed");
@@ -371,8 +391,14 @@ async fn first_bytes(
     tokio::select! {
         readable = tcp.readable() => readable.is_ok(),
         () = tokio::time::sleep(idle_timeout(shared, port)) => false,
-        () = draining(drain.clone()) => false,
+        () = drained_for(drain.clone(), DRAIN_GRACE) => false,
     }
+}
+
+/// Resolves `grace` after the listener asks its connections to drain.
+async fn drained_for(drain: watch::Receiver<bool>, grace: Duration) {
+    draining(drain).await;
+    tokio::time::sleep(grace).await;
 }
 
 /// Resolves once the listener asks its connections to drain (or is gone).
