@@ -6,6 +6,7 @@
 #![forbid(unsafe_code)]
 
 mod arn;
+mod ec2;
 mod elb;
 mod error;
 mod iam;
@@ -111,7 +112,7 @@ impl Api {
                 } else {
                     ApiError::malformed(format!("the request body could not be read: {e}"))
                 };
-                return error_response(&err, ELB_NAMESPACE, &request_id);
+                return error_response(&err, Service::claimed(&parts), &request_id);
             }
         };
         let this = Arc::clone(self);
@@ -120,27 +121,27 @@ impl Api {
         let outcome = tokio::task::spawn_blocking(move || this.call(&parts, &body, &rid)).await;
         match outcome {
             Ok((Ok(xml), _)) => with_request_id(xml_response(StatusCode::OK, xml), &request_id),
-            Ok((Err(err), namespace)) => error_response(&err, namespace, &request_id),
+            Ok((Err(err), service)) => error_response(&err, service, &request_id),
             Err(e) => {
                 tracing::error!(error = %e, "API action panicked");
                 error_response(
                     &ApiError::internal("internal error"),
-                    ELB_NAMESPACE,
+                    Service::Elb,
                     &request_id,
                 )
             }
         }
     }
 
-    /// Authenticates, parses and runs one call; returns its XML or its error with the namespace
-    /// of the service it was for.
+    /// Authenticates, parses and runs one call; returns its XML or its error with the service
+    /// it was for (whose shape the error takes).
     fn call(
         &self,
         parts: &http::request::Parts,
         body: &[u8],
         request_id: &str,
-    ) -> (Result<String, ApiError>, &'static str) {
-        let mut namespace = ELB_NAMESPACE;
+    ) -> (Result<String, ApiError>, Service) {
+        let mut service = Service::claimed(parts);
         let _running = self.pause.calls.read().unwrap_or_else(|e| e.into_inner());
         let result = (|| {
             if self.pause.is_paused() {
@@ -171,7 +172,7 @@ impl Api {
             let verified = fulcrum_sigv4::verify(
                 &signed,
                 &self.region,
-                &[ELB_SERVICE, IAM_SERVICE],
+                &[ELB_SERVICE, IAM_SERVICE, ec2::EC2_SERVICE],
                 SystemTime::now(),
                 |key| store.access_key_secret(key).ok().flatten(),
             )?;
@@ -197,17 +198,48 @@ impl Api {
                     "the request must contain the parameter Action",
                 )
             })?;
-            if verified.service == IAM_SERVICE {
-                namespace = IAM_NAMESPACE;
-                iam::dispatch(&call, action)
-            } else {
-                elb::dispatch(&call, action)
+            service = Service::named(&verified.service);
+            match service {
+                Service::Iam => iam::dispatch(&call, action),
+                Service::Ec2 => ec2::dispatch(&call, action),
+                Service::Elb => elb::dispatch(&call, action),
             }
         })();
         if let Err(e) = &result {
             tracing::info!(code = e.code, message = %e.message, "API call refused");
         }
-        (result, namespace)
+        (result, service)
+    }
+}
+
+/// The AWS service a call is for: ELB, IAM, or the one EC2 call ELB clients make.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Service {
+    Elb,
+    Iam,
+    Ec2,
+}
+
+impl Service {
+    fn named(name: &str) -> Service {
+        match name {
+            IAM_SERVICE => Service::Iam,
+            ec2::EC2_SERVICE => Service::Ec2,
+            _ => Service::Elb,
+        }
+    }
+
+    /// The service the request's credential scope names, before its signature is checked.
+    fn claimed(parts: &http::request::Parts) -> Service {
+        ec2::claimed_service(&parts.headers, &parts.uri).map_or(Service::Elb, Service::named)
+    }
+
+    fn error_xml(self, err: &ApiError, request_id: &str) -> String {
+        match self {
+            Service::Elb => err.to_xml(ELB_NAMESPACE, request_id),
+            Service::Iam => err.to_xml(IAM_NAMESPACE, request_id),
+            Service::Ec2 => ec2::error_xml(err, request_id),
+        }
     }
 }
 
@@ -232,10 +264,10 @@ fn xml_response(status: StatusCode, xml: String) -> Response<Full<Bytes>> {
     resp
 }
 
-fn error_response(err: &ApiError, namespace: &str, request_id: &str) -> Response<Full<Bytes>> {
+fn error_response(err: &ApiError, service: Service, request_id: &str) -> Response<Full<Bytes>> {
     let status = StatusCode::from_u16(err.status).unwrap_or(StatusCode::BAD_REQUEST);
     with_request_id(
-        xml_response(status, err.to_xml(namespace, request_id)),
+        xml_response(status, service.error_xml(err, request_id)),
         request_id,
     )
 }

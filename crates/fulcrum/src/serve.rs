@@ -12,7 +12,7 @@ use std::os::fd::AsFd;
 use anyhow::{bail, Context};
 use clap::Args;
 use fulcrum_api::{Api, ApiLimits, Pause};
-use fulcrum_proxy::{DataPlane, DataPlaneConfig, Limits};
+use fulcrum_proxy::{DataPlane, DataPlaneConfig, Limits, StickinessKey};
 use fulcrum_store::Store;
 use tokio::net::UnixStream;
 use tokio::signal::unix::{signal, SignalKind};
@@ -195,7 +195,9 @@ async fn serve(args: ServeArgs, open_files: u64) -> anyhow::Result<()> {
     }
 
     // Created after the sockets came: it reads the health the old process saved just before.
-    let data_plane = DataPlane::new(data_plane_config(&args, open_files))?;
+    let mut config = data_plane_config(&args, open_files);
+    config.stickiness_key = StickinessKey::new(&store.stickiness_key()?[..]);
+    let data_plane = DataPlane::new(config)?;
     let inherited_api = takeover.as_mut().and_then(|t| t.api.take());
     if let Some(t) = &mut takeover {
         data_plane.inherit(std::mem::take(&mut t.sockets));

@@ -1920,10 +1920,14 @@ async fn load_balancer_attributes_are_modified_and_described() {
         .load_balancer_attributes()
         .cloned()
         .expect("LoadBalancerAttributes");
-    // ELB's defaults (connection draining is on by default in fulcrum, by choice: only its
-    // timeout is ELB's).
+    // ELB's API defaults: connection draining off with a timeout of 300 s (only AWS's console
+    // turns it on).
     assert_eq!(
         attrs.cross_zone_load_balancing().map(|c| c.enabled()),
+        Some(false)
+    );
+    assert_eq!(
+        attrs.connection_draining().map(|c| c.enabled()),
         Some(false)
     );
     assert_eq!(
@@ -1942,10 +1946,9 @@ async fn load_balancer_attributes_are_modified_and_described() {
             .and_then(|x| x.value())
             .map(str::to_owned)
     };
-    assert_eq!(
-        additional(&attrs, "fulcrum.balancing").as_deref(),
-        Some("round_robin")
-    );
+    // Nothing set, nothing listed (fulcrum's own attribute included), as ELB answers.
+    assert_eq!(attrs.additional_attributes(), []);
+    assert_eq!(additional(&attrs, "fulcrum.balancing"), None);
 
     let wanted = LoadBalancerAttributes::builder()
         .cross_zone_load_balancing(CrossZoneLoadBalancing::builder().enabled(true).build())

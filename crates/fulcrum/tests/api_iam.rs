@@ -546,9 +546,14 @@ async fn ecdsa_rsa_and_chained_certificates_are_uploaded_with_their_metadata() {
         ]
     );
     assert_eq!(pairs(got.tags()), node.tags("www-chained").await);
+    // As IAM answers (Terraform's plan depends on it): PEM without its trailing newline, and
+    // no Tags member at all when there are none.
+    assert_eq!(got.certificate_body(), leaf_body.trim());
+    assert_eq!(got.certificate_chain(), Some(chain.chain_pem().trim()));
     let got = node.get("www-rsa").await;
-    assert_eq!(got.certificate_body().trim(), rsa_body.trim());
+    assert_eq!(got.certificate_body(), rsa_body.trim());
     assert_eq!(got.certificate_chain(), None, "no chain was uploaded");
+    assert_eq!(got.tags, None, "an empty Tags member where IAM sends none");
     assert_eq!(got.server_certificate_metadata(), Some(&rsa));
 
     // All three are listed, ordered by path and name.

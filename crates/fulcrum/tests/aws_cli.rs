@@ -209,3 +209,31 @@ async fn the_seeds_four_steps_with_the_aws_cli() {
     assert!(err.contains("LoadBalancerNotFound"), "{err}");
     drop(backends);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ec2_describe_network_interfaces_is_answered_in_ec2s_shape() {
+    // Terraform's aws_elb destroy asks EC2 for the network interfaces a VPC load balancer left
+    // behind, on the same endpoint: an empty set, which the EC2 client can parse.
+    let dir = tempfile::tempdir().unwrap();
+    let mut node = Serve::new(dir.path(), bind_address()).spawn();
+    node.wait_healthy().await;
+    let out = aws(
+        &node,
+        &[
+            "ec2",
+            "describe-network-interfaces",
+            "--filters",
+            "Name=description,Values=ELB web",
+        ],
+    )
+    .await
+    .expect("describe-network-interfaces");
+    assert_eq!(out["NetworkInterfaces"], serde_json::json!([]), "{out}");
+    // Any other EC2 action is refused with an error the EC2 client reads (its code, not a
+    // parse failure).
+    let refused = aws(&node, &["ec2", "describe-instances"])
+        .await
+        .expect_err("describe-instances is not fulcrum's");
+    assert!(refused.contains("(InvalidAction)"), "{refused}");
+    node.stop().await;
+}

@@ -97,8 +97,10 @@ pub struct Attributes {
     /// CrossZoneLoadBalancing.Enabled (recorded; every instance is reachable from every node).
     pub cross_zone: bool,
     /// fulcrum's choice of algorithm for HTTP and HTTPS listeners (the additional attribute
-    /// `fulcrum.balancing`).
-    pub balancing: Balancing,
+    /// `fulcrum.balancing`); `None` until set, which is round robin, and is not listed among the
+    /// additional attributes (ELB lists only those that were set).
+    #[serde(default)]
+    pub balancing: Option<Balancing>,
     /// AccessLog, recorded and echoed.
     #[serde(default)]
     pub access_log: AccessLog,
@@ -121,11 +123,12 @@ impl Default for Attributes {
     fn default() -> Self {
         Attributes {
             idle_timeout_secs: 60,
-            // As the ELB console does: deregistering an instance lets its requests finish.
-            draining_enabled: true,
+            // As ELB's API creates a load balancer (only AWS's console turns draining on), so
+            // that Terraform and the SDKs see the defaults they expect.
+            draining_enabled: false,
             draining_timeout_secs: 300,
             cross_zone: false,
-            balancing: Balancing::RoundRobin,
+            balancing: None,
             access_log: AccessLog::default(),
             desync_mitigation_mode: None,
         }

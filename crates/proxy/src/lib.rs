@@ -34,6 +34,7 @@ use hyper_util::rt::{TokioExecutor, TokioTimer};
 use tokio::sync::watch;
 
 pub use health::{HealthState, HealthStatus};
+pub use sticky::StickinessKey;
 
 use conn::ConnCount;
 use health::HealthChecks;
@@ -64,6 +65,9 @@ pub struct DataPlaneConfig {
     /// Where the last known health of every instance is kept between runs, so that a restarted
     /// node serves from its first second; `None` keeps it in memory only.
     pub health_file: Option<PathBuf>,
+    /// Authenticates the `AWSELB` cookies: the store's, so that every node sharing it honours
+    /// the cookies of every other.
+    pub stickiness_key: StickinessKey,
     /// Divides health-check intervals and timeouts. Always 1 in service: it exists so that
     /// tests can watch instances move in and out of service within ELB's limits in less time.
     pub health_check_time_scale: u32,
@@ -108,6 +112,7 @@ impl Default for DataPlaneConfig {
             http2_ping_interval: Duration::from_secs(30),
             limits: Limits::default(),
             health_file: None,
+            stickiness_key: StickinessKey::random(),
             health_check_time_scale: 1,
         }
     }
@@ -203,8 +208,7 @@ impl DataPlane {
             &mut control.upstreams,
             &mut control.backend_tls,
             &mut control.tls,
-            self.shared.config.connect_timeout,
-            &self.shared.config.limits,
+            &self.shared.config,
         );
         control.backend_tls.forget_unused();
         let mut wanted_tls = control.tls.wanted(&snapshot.state);

@@ -17,7 +17,7 @@ use crate::proxy_protocol;
 use crate::sticky;
 use crate::tls::TlsCache;
 use crate::upstream::Upstream;
-use crate::Limits;
+use crate::DataPlaneConfig;
 
 /// Everything the listeners need, for one revision of the state.
 #[derive(Default)]
@@ -119,8 +119,7 @@ pub(crate) fn compile(
     upstreams: &mut Upstreams,
     backend: &mut BackendTlsCache,
     certs: &mut TlsCache,
-    connect_timeout: Duration,
-    limits: &Limits,
+    config: &DataPlaneConfig,
 ) -> Runtime {
     let state = &snapshot.state;
     let mut routes = HashMap::new();
@@ -162,13 +161,18 @@ pub(crate) fn compile(
                         .get(&key)
                         .map(|(u, _)| Arc::clone(u))
                         .unwrap_or_else(|| {
-                            Arc::new(Upstream::new(addr, connect_timeout, tls.clone(), limits))
+                            Arc::new(Upstream::new(
+                                addr,
+                                config.connect_timeout,
+                                tls.clone(),
+                                &config.limits,
+                            ))
                         });
                     used.insert(key, (Arc::clone(&upstream), grace));
                     Some(Target {
                         upstream,
                         health,
-                        cookie: sticky::cookie_value(&lb.name, id),
+                        cookie: sticky::cookie_value(&config.stickiness_key, &lb.name, id),
                     })
                 })
                 .collect();
@@ -184,7 +188,7 @@ pub(crate) fn compile(
             let route = Route {
                 protocol: listener.protocol,
                 idle_timeout: Duration::from_secs(lb.attributes.idle_timeout_secs.into()),
-                balancing: lb.attributes.balancing,
+                balancing: lb.attributes.balancing.unwrap_or(Balancing::RoundRobin),
                 stickiness,
                 targets: Targets::new(targets),
                 proxy_protocol: if listener.protocol.is_http() {

@@ -1,24 +1,47 @@
 //! Sticky sessions: the `AWSELB` cookie and how it is read and written.
 //!
-//! The cookie value is derived from the load balancer's name and the instance id alone, so any
-//! node of a fleet, and the same node after a restart, maps it to the same instance without
-//! sharing a session table.
+//! The cookie value is a MAC of the load balancer's name and the instance id under a key kept
+//! sealed in the store, so any node of a fleet, and the same node after a restart, maps it to the
+//! same instance without sharing a session table, and a client cannot make up a value that pins
+//! it (or a botnet) to an instance of its choice: a value the balancer did not issue names no
+//! instance, and the client is balanced afresh.
 
-use aws_lc_rs::digest;
+use aws_lc_rs::hmac;
 use fulcrum_model::{InstanceId, LbName};
 use http::header::{HeaderMap, COOKIE, SET_COOKIE};
 use http::HeaderValue;
 
 pub(crate) const COOKIE_NAME: &str = "AWSELB";
 
-/// The cookie value that names `instance` behind `lb`: 32 hex digits, opaque to clients.
-pub(crate) fn cookie_value(lb: &LbName, instance: &InstanceId) -> String {
-    let mut ctx = digest::Context::new(&digest::SHA256);
+/// The key of the stickiness cookies' MAC; every node that shares a store shares it.
+#[derive(Clone)]
+pub struct StickinessKey(hmac::Key);
+
+impl StickinessKey {
+    pub fn new(bytes: &[u8]) -> Self {
+        StickinessKey(hmac::Key::new(hmac::HMAC_SHA256, bytes))
+    }
+
+    /// A key of this process alone (tests, or a node without a store).
+    pub fn random() -> Self {
+        StickinessKey::new(&rand::random::<[u8; 32]>())
+    }
+}
+
+impl std::fmt::Debug for StickinessKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("StickinessKey(..)")
+    }
+}
+
+/// The cookie value that names `instance` behind `lb`: 32 hex digits (128 bits of MAC).
+pub(crate) fn cookie_value(key: &StickinessKey, lb: &LbName, instance: &InstanceId) -> String {
+    let mut ctx = hmac::Context::with_key(&key.0);
     ctx.update(b"fulcrum-sticky\0");
     ctx.update(lb.as_str().as_bytes());
     ctx.update(b"\0");
     ctx.update(instance.as_str().as_bytes());
-    hex::encode(&ctx.finish().as_ref()[..16])
+    hex::encode(&ctx.sign().as_ref()[..16])
 }
 
 /// The value of the request cookie `name`, from any `Cookie` header.
@@ -57,15 +80,25 @@ mod tests {
     use super::*;
 
     #[test]
-    fn cookie_values_are_stable_and_distinct() {
+    fn cookie_values_are_stable_distinct_and_keyed() {
+        let key = StickinessKey::new(&[7; 32]);
         let lb = LbName::parse("web").unwrap();
         let a = InstanceId::parse("10.0.0.1").unwrap();
         let b = InstanceId::parse("10.0.0.2").unwrap();
-        assert_eq!(cookie_value(&lb, &a), cookie_value(&lb, &a));
-        assert_ne!(cookie_value(&lb, &a), cookie_value(&lb, &b));
+        let value = |key: &StickinessKey, lb: &LbName, i: &InstanceId| cookie_value(key, lb, i);
+        assert_eq!(
+            value(&key, &lb, &a),
+            value(&StickinessKey::new(&[7; 32]), &lb, &a)
+        );
+        assert_ne!(value(&key, &lb, &a), value(&key, &lb, &b));
         let other = LbName::parse("api").unwrap();
-        assert_ne!(cookie_value(&lb, &a), cookie_value(&other, &a));
-        assert_eq!(cookie_value(&lb, &a).len(), 32);
+        assert_ne!(value(&key, &lb, &a), value(&key, &other, &a));
+        assert_ne!(
+            value(&key, &lb, &a),
+            value(&StickinessKey::new(&[8; 32]), &lb, &a)
+        );
+        assert_eq!(value(&key, &lb, &a).len(), 32);
+        assert_eq!(format!("{key:?}"), "StickinessKey(..)");
     }
 
     #[test]

@@ -152,7 +152,7 @@ async fn least_outstanding_requests_avoids_the_busy_instance() {
         s.set_attributes(
             "lor",
             Attributes {
-                balancing: Balancing::LeastOutstandingRequests,
+                balancing: Some(Balancing::LeastOutstandingRequests),
                 ..Attributes::default()
             },
         )

@@ -129,6 +129,90 @@ async fn lb_cookie_stickiness_over_https_and_replacement_of_a_failed_instance() 
     assert_eq!(get(Some(new_cookie)).await.instance(), moved.instance());
 }
 
+/// An HTTP load balancer `name` with `AWSELB` stickiness on `node`, in front of `backends`.
+async fn sticky_lb(
+    node: &Node,
+    name: &str,
+    backends: &[fulcrum_testkit::Backend],
+    port: u16,
+) -> u16 {
+    let lb_port = node.port();
+    node.load_balancer(name, vec![http(lb_port, port)], backends)
+        .await;
+    node.change(|s| {
+        s.create_policy(
+            name,
+            Policy {
+                name: "lb-cookie".into(),
+                kind: PolicyKind::LbCookieStickiness {
+                    expiration_secs: None,
+                },
+            },
+        )?;
+        s.set_listener_policies(name, lb_port, vec!["lb-cookie".into()])
+    })
+    .await;
+    lb_port
+}
+
+#[tokio::test]
+async fn forged_stickiness_cookies_are_ignored_and_shared_keys_honour_each_other() {
+    let key = fulcrum_proxy::StickinessKey::new(&[42; 32]);
+    let shared = key.clone();
+    let a = Node::start_with(move |c| c.stickiness_key = shared).await;
+    let (backends, port) = a.backends(2).await;
+    let a_port = sticky_lb(&a, "sticky", &backends, port).await;
+
+    // What anyone can compute from the names alone (the value before it was a MAC), and
+    // values of the right shape: none pins the client, which is balanced afresh and told so.
+    let id = ids(&backends)[0].to_string();
+    let mut naive = aws_lc_rs::digest::Context::new(&aws_lc_rs::digest::SHA256);
+    naive.update(format!("fulcrum-sticky\0sticky\0{id}").as_bytes());
+    let naive = hex::encode(&naive.finish().as_ref()[..16]);
+    for forged in [naive.as_str(), "00000000000000000000000000000000", "x"] {
+        let cookie = format!("AWSELB={forged}");
+        let mut seen = std::collections::BTreeSet::new();
+        for _ in 0..4 {
+            let reply = http_get(a.addr(a_port), "/", &[("cookie", &cookie)])
+                .await
+                .unwrap();
+            assert_eq!(reply.status, 200, "{}", reply.describe());
+            assert!(cookie_of(&reply).is_some(), "no fresh cookie for {forged}");
+            seen.insert(reply.instance());
+        }
+        assert_eq!(
+            seen.len(),
+            2,
+            "a forged cookie ({forged}) pinned the client"
+        );
+    }
+
+    // A cookie issued by one node is honoured by another with the same key (a fleet), and by
+    // none with another key.
+    let first = http_get(a.addr(a_port), "/", &[]).await.unwrap();
+    let cookie = cookie_of(&first).unwrap();
+    let home = first.instance();
+    let other_key = fulcrum_proxy::StickinessKey::new(&[43; 32]);
+    let b = Node::start_with(move |c| c.stickiness_key = key).await;
+    let c = Node::start_with(move |c| c.stickiness_key = other_key).await;
+    let b_port = sticky_lb(&b, "sticky", &backends, port).await;
+    let c_port = sticky_lb(&c, "sticky", &backends, port).await;
+    for _ in 0..4 {
+        let reply = http_get(b.addr(b_port), "/", &[("cookie", &cookie)])
+            .await
+            .unwrap();
+        assert_eq!(reply.instance(), home, "the other node ignored the cookie");
+        assert!(cookie_of(&reply).is_none());
+        let reply = http_get(c.addr(c_port), "/", &[("cookie", &cookie)])
+            .await
+            .unwrap();
+        assert!(
+            cookie_of(&reply).is_some(),
+            "a node with another key took it"
+        );
+    }
+}
+
 #[tokio::test]
 async fn app_cookie_stickiness_follows_the_application_cookie() {
     let node = Node::start().await;
@@ -247,6 +331,18 @@ async fn certificate_rotation_and_instance_changes_under_load_lose_nothing() {
         &backends[..2],
     )
     .await;
+    // Deregistered instances finish their requests: connection draining, which ELB's API
+    // leaves off.
+    node.change(|s| {
+        s.set_attributes(
+            "load",
+            fulcrum_model::Attributes {
+                draining_enabled: true,
+                ..fulcrum_model::Attributes::default()
+            },
+        )
+    })
+    .await;
     let all_ids = ids(&backends);
 
     let stop = Arc::new(AtomicBool::new(false));
@@ -328,6 +424,17 @@ async fn an_in_flight_request_finishes_when_its_instance_is_deregistered() {
     let lb_port = node.port();
     node.load_balancer("drain", vec![http(lb_port, port)], &backends)
         .await;
+    // Connection draining (off by default, as in ELB's API) lets the request finish.
+    node.change(|s| {
+        s.set_attributes(
+            "drain",
+            fulcrum_model::Attributes {
+                draining_enabled: true,
+                ..fulcrum_model::Attributes::default()
+            },
+        )
+    })
+    .await;
     let addr = node.addr(lb_port);
     let slow = tokio::spawn(async move { http_get(addr, "/delay/800", &[]).await.unwrap() });
     let b = backends[0].clone();

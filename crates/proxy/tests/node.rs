@@ -444,12 +444,6 @@ async fn health_is_carried_over_a_restart_and_the_first_check_decides() {
     let (backends, port) = node.backends(1).await;
     let lb_port = node.port();
     let id = ids(&backends).remove(0);
-    // The node has started (its first state applied) before the load balancer is made.
-    fulcrum_testkit::eventually("the first state applied", Duration::from_secs(3), || {
-        let dp = node.dp.clone();
-        async move { dp.is_ready() }
-    })
-    .await;
     let started = Instant::now();
     node.change(|s| {
         s.create_load_balancer("restart", vec![http(lb_port, port)], 0)?;

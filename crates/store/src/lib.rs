@@ -11,6 +11,7 @@ mod error;
 mod master_key;
 mod seal;
 mod sqlite;
+mod stickiness_key;
 
 use std::fmt;
 use std::fs::{self, DirBuilder};
@@ -26,6 +27,7 @@ pub use access_keys::AccessKeyInfo;
 pub use error::StoreError;
 pub use master_key::{MasterKey, MASTER_KEY_ENV, MASTER_KEY_FILE};
 pub use sqlite::DB_FILE;
+pub use stickiness_key::STICKINESS_KEY_LEN;
 
 use seal::Sealer;
 

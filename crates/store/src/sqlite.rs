@@ -56,11 +56,22 @@ fn ctx(what: &str, path: &Path) -> String {
 /// Opens (creating if needed) the database at `path`, checks that `sealer` holds the master key
 /// it was created with, and loads the current snapshot with every private key unsealed.
 pub(crate) fn open(path: &Path, sealer: &Sealer) -> Result<(Connection, Snapshot), StoreError> {
+    // Everything secret in the file is sealed, but certificate names, backends and access-key ids
+    // are nobody else's business either: the file is created 0600 (never with the umask's mode
+    // for a moment), an existing one is made so, and SQLite gives -wal and -shm the db's mode.
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .mode(0o600)
+            .open(path)
+            .map_err(StoreError::io(path))?;
+    }
+    fs::set_permissions(path, fs::Permissions::from_mode(0o600)).map_err(StoreError::io(path))?;
     let mut conn =
         Connection::open(path).map_err(StoreError::sqlite(ctx("opening the database", path)))?;
-    // Everything secret in the file is sealed, but certificate names, backends and access-key ids
-    // are nobody else's business either; SQLite gives -wal and -shm the same mode as the db.
-    fs::set_permissions(path, fs::Permissions::from_mode(0o600)).map_err(StoreError::io(path))?;
     configure(&conn, path)?;
     init_schema(&mut conn, path, sealer)?;
     check_master_key(&conn, path, sealer)?;

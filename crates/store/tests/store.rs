@@ -489,3 +489,29 @@ async fn reload_sees_what_another_process_wrote() {
     assert_eq!(node.snapshot().revision, 3);
     assert!(!node.reload().unwrap());
 }
+
+#[test]
+fn the_stickiness_key_is_drawn_once_kept_sealed_and_needs_the_master_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let first = {
+        let store = Store::open_with_key(dir.path(), key()).unwrap();
+        let a = store.stickiness_key().unwrap();
+        let b = store.stickiness_key().unwrap();
+        assert_eq!(*a, *b, "drawn once");
+        assert_ne!(*a, [0u8; 32]);
+        *a
+    };
+    // Another process on the same data dir (a restart, an upgrade) gets the same key.
+    let store = Store::open_with_key(dir.path(), key()).unwrap();
+    assert_eq!(*store.stickiness_key().unwrap(), first);
+    drop(store);
+    // Never in plain text on disk.
+    let mut disk = Vec::new();
+    for entry in fs::read_dir(dir.path()).unwrap() {
+        disk.extend(fs::read(entry.unwrap().path()).unwrap());
+    }
+    assert!(
+        !disk.windows(first.len()).any(|w| w == first),
+        "the stickiness key is on disk in plain text"
+    );
+}

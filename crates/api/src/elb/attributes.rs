@@ -72,7 +72,7 @@ fn apply(p: &Params, mut a: Attributes) -> Result<Attributes, ApiError> {
         let k = m.required("Key")?;
         let v = m.get("Value").unwrap_or("");
         match k {
-            "fulcrum.balancing" => a.balancing = Balancing::parse(v)?,
+            "fulcrum.balancing" => a.balancing = Some(Balancing::parse(v)?),
             "elb.http.desyncmitigationmode" => a.desync_mitigation_mode = Some(v.to_owned()),
             _ => {
                 return Err(ApiError::new(
@@ -103,7 +103,11 @@ fn write(x: &mut Xml, a: &Attributes) {
         .open("ConnectionSettings")
         .text("IdleTimeout", a.idle_timeout_secs)
         .close("ConnectionSettings");
-    let mut additional = vec![("fulcrum.balancing", a.balancing.as_str())];
+    // Only what was set, as ELB lists them.
+    let mut additional = Vec::new();
+    if let Some(balancing) = a.balancing {
+        additional.push(("fulcrum.balancing", balancing.as_str()));
+    }
     if let Some(mode) = &a.desync_mitigation_mode {
         additional.push(("elb.http.desyncmitigationmode", mode));
     }

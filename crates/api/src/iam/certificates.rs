@@ -122,10 +122,14 @@ pub(crate) fn get(call: &Call<'_>) -> Result<Xml, ApiError> {
     x.open("ServerCertificate")
         .open("ServerCertificateMetadata");
     metadata(&mut x, call, c);
+    // As IAM answers: PEM without its trailing newline (Terraform compares the body it
+    // uploaded, trimmed, with this one), and no Tags member when there are none.
     x.close("ServerCertificateMetadata")
-        .text("CertificateBody", &c.body_pem)
-        .opt_text("CertificateChain", c.chain_pem.as_ref());
-    write_tags(&mut x, &c.tags);
+        .text("CertificateBody", c.body_pem.trim())
+        .opt_text("CertificateChain", c.chain_pem.as_deref().map(str::trim));
+    if !c.tags.is_empty() {
+        write_tags(&mut x, &c.tags);
+    }
     x.close("ServerCertificate");
     Ok(done(x, "GetServerCertificate"))
 }

@@ -57,6 +57,14 @@ impl Node {
         tune(&mut config);
         let dp = DataPlane::new(config).unwrap();
         dp.follow(store.watch());
+        // Started once its first (empty) state is applied: what is registered from then on is
+        // registered on a running node, with ELB's thresholds.
+        let ready = dp.clone();
+        eventually("the node to start", Duration::from_secs(5), move || {
+            let dp = ready.clone();
+            async move { dp.is_ready() }
+        })
+        .await;
         Node {
             store,
             dp,
