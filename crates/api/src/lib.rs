@@ -5,6 +5,7 @@
 
 #![forbid(unsafe_code)]
 
+mod access;
 mod arn;
 mod ec2;
 mod elb;
@@ -199,11 +200,19 @@ impl Api {
                 )
             })?;
             service = Service::named(&verified.service);
-            match service {
-                Service::Iam => iam::dispatch(&call, action),
-                Service::Ec2 => ec2::dispatch(&call, action),
-                Service::Elb => elb::dispatch(&call, action),
+            let scope = store
+                .access_key_scope(&verified.access_key_id)?
+                .unwrap_or(fulcrum_store::KeyScope::ReadOnly);
+            let outcome = access::authorize(scope, &self.account, &verified.service, action)
+                .and_then(|()| match service {
+                    Service::Iam => iam::dispatch(&call, action),
+                    Service::Ec2 => ec2::dispatch(&call, action),
+                    Service::Elb => elb::dispatch(&call, action),
+                });
+            if !access::is_read_only(action) {
+                access::audit(&verified.access_key_id, action, &params, &outcome);
             }
+            outcome
         })();
         if let Err(e) = &result {
             tracing::info!(code = e.code, message = %e.message, "API call refused");

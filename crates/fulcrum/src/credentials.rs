@@ -7,7 +7,7 @@ use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
-use fulcrum_store::Store;
+use fulcrum_store::{KeyScope, Store};
 
 pub const PROFILE: &str = "fulcrum";
 
@@ -21,7 +21,8 @@ pub fn ensure_admin_key(
     if !store.list_access_keys()?.is_empty() {
         return Ok(None);
     }
-    let (id, secret) = store.create_access_key("admin (created by fulcrum serve)")?;
+    let (id, secret) =
+        store.create_access_key("admin (created by fulcrum serve)", KeyScope::Admin)?;
     let path = data_dir.join("credentials");
     let contents = format!(
         "[{PROFILE}]\naws_access_key_id = {id}\naws_secret_access_key = {secret}\nregion = {region}\n"

@@ -1765,3 +1765,131 @@ async fn access_keys_are_created_listed_and_deleted() {
         "NoSuchEntity",
     );
 }
+
+#[tokio::test]
+async fn read_only_keys_only_read_and_every_change_is_audited_without_a_secret() {
+    let mut node = Node::start().await;
+    // fulcrum's IAM users are its key scopes.
+    let out = node
+        .iam
+        .create_access_key()
+        .user_name("read-only")
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("CreateAccessKey read-only: {}", DisplayErrorContext(&e)));
+    let key = out.access_key().expect("AccessKey");
+    assert_eq!(key.user_name(), "read-only");
+    let (ro_id, ro_secret) = (
+        key.access_key_id().to_owned(),
+        key.secret_access_key().to_owned(),
+    );
+    refused(
+        "a key for a user fulcrum does not have",
+        node.iam.create_access_key().user_name("bob").send().await,
+        "NoSuchEntity",
+    );
+
+    // The read-only key reads ELB and IAM...
+    let (ro_elb, ro_iam) = (
+        elb_client(node.api(), &ro_id, &ro_secret),
+        iam_client(node.api(), &ro_id, &ro_secret),
+    );
+    ro_elb
+        .describe_load_balancers()
+        .send()
+        .await
+        .expect("a read-only key describes");
+    let listed = ro_iam.list_access_keys().send().await.expect("and lists");
+    let scopes: BTreeSet<_> = listed
+        .access_key_metadata()
+        .iter()
+        .map(|k| k.user_name().unwrap_or_default().to_owned())
+        .collect();
+    assert_eq!(scopes, BTreeSet::from(["admin".into(), "read-only".into()]));
+    // ...and changes nothing, with AWS's AccessDenied.
+    let (err, status) = refused(
+        "a change by a read-only key",
+        ro_elb
+            .delete_load_balancer()
+            .load_balancer_name("web")
+            .send()
+            .await,
+        "AccessDenied",
+    );
+    assert_eq!(status, 403);
+    assert!(
+        err.meta()
+            .message()
+            .is_some_and(|m| m.contains("elasticloadbalancing:DeleteLoadBalancer")),
+        "{err:?}"
+    );
+    refused(
+        "a read-only key deleting the admin key",
+        ro_iam
+            .delete_access_key()
+            .access_key_id(&node.key_id)
+            .send()
+            .await,
+        "AccessDenied",
+    );
+    // The last admin key cannot go, even with a read-only key beside it.
+    refused(
+        "deleting the last admin key",
+        node.iam
+            .delete_access_key()
+            .access_key_id(&node.key_id)
+            .send()
+            .await,
+        "DeleteConflict",
+    );
+
+    // A change that carries a private key, audited.
+    let ca = TestCa::new("audit CA");
+    let (body, private_key) = ca.issue(&["audit.example.test"]);
+    node.upload("audit-www", None, &body, &private_key, None)
+        .await;
+    node.fulcrum.stop().await;
+    let log = format!(
+        "{}{}",
+        node.fulcrum.stderr.text(),
+        node.fulcrum.stdout.text()
+    );
+    let audit: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("fulcrum::audit"))
+        .collect();
+    let upload = audit
+        .iter()
+        .find(|l| l.contains("UploadServerCertificate"))
+        .unwrap_or_else(|| panic!("no audit line for the upload:\n{log}"));
+    assert!(upload.contains(&node.key_id), "{upload}");
+    assert!(
+        upload.contains("ServerCertificateName=audit-www"),
+        "{upload}"
+    );
+    assert!(upload.contains("ok"), "{upload}");
+    let denied = audit
+        .iter()
+        .find(|l| l.contains("DeleteLoadBalancer"))
+        .unwrap_or_else(|| panic!("no audit line for the refused change:\n{log}"));
+    assert!(
+        denied.contains(&ro_id) && denied.contains("AccessDenied"),
+        "{denied}"
+    );
+    assert!(
+        !audit.iter().any(|l| l.contains("DescribeLoadBalancers")),
+        "reads are not audited"
+    );
+    // No secret anywhere in the whole log: not the key, not an access-key secret.
+    let key_lines: Vec<&str> = private_key
+        .lines()
+        .filter(|l| !l.starts_with("-----"))
+        .collect();
+    for secret in key_lines
+        .iter()
+        .copied()
+        .chain([node.secret.as_str(), ro_secret.as_str()])
+    {
+        assert!(!log.contains(secret), "a secret is in the log:\n{log}");
+    }
+}

@@ -764,3 +764,92 @@ async fn the_api_cuts_slow_heads_and_refuses_connections_over_its_limit() {
     assert_eq!(reply.status, 200, "{}", reply.describe());
     node.stop().await;
 }
+
+/// Runs the `fulcrum` CLI; returns its exit code and stdout (stderr on failure).
+fn fulcrum_cli(args: &[&str]) -> (Option<i32>, String) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_fulcrum"))
+        .args(args)
+        .env_remove("AWS_ACCESS_KEY_ID")
+        .env_remove("AWS_SECRET_ACCESS_KEY")
+        .env_remove("AWS_SHARED_CREDENTIALS_FILE")
+        .env_remove("FULCRUM_ENDPOINT")
+        .env_remove("FULCRUM_DATA_DIR")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("run the fulcrum CLI");
+    let text = if out.status.success() {
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    } else {
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    (out.status.code(), text)
+}
+
+fn field_of(text: &str, name: &str) -> String {
+    text.lines()
+        .find_map(|l| l.strip_prefix(name))
+        .map(|v| v.trim().to_owned())
+        .unwrap_or_else(|| panic!("no {name} in:\n{text}"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scoped_keys_from_the_cli_and_the_offline_way_back_in() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut node = Serve::new(dir.path(), bind_address()).spawn_healthy().await;
+    let endpoint = format!("http://{}", node.api.unwrap());
+    let credentials = dir.path().join("credentials");
+    let creds = credentials.to_str().unwrap();
+    let (code, out) = fulcrum_cli(&[
+        "key",
+        "create",
+        "--scope",
+        "read-only",
+        "--endpoint",
+        &endpoint,
+        "--credentials",
+        creds,
+    ]);
+    assert_eq!(code, Some(0), "{out}");
+    assert_eq!(field_of(&out, "Scope"), "read-only");
+    let (code, listed) = fulcrum_cli(&[
+        "key",
+        "list",
+        "--endpoint",
+        &endpoint,
+        "--credentials",
+        creds,
+    ]);
+    assert_eq!(code, Some(0), "{listed}");
+    assert!(
+        listed.contains("read-only") && listed.contains("admin"),
+        "{listed}"
+    );
+
+    // Locked out (say the credentials file is lost): a new admin key straight in the store, on
+    // the node, while it runs; the API takes it at once.
+    let (code, out) = fulcrum_cli(&["key", "create", "--data-dir", dir.path().to_str().unwrap()]);
+    assert_eq!(code, Some(0), "{out}");
+    assert_eq!(field_of(&out, "Scope"), "admin");
+    let other = tempfile::tempdir().unwrap();
+    let file = other.path().join("credentials");
+    std::fs::write(
+        &file,
+        format!(
+            "[fulcrum]\naws_access_key_id = {}\naws_secret_access_key = {}\nregion = us-east-1\n",
+            field_of(&out, "AccessKeyId"),
+            field_of(&out, "SecretAccessKey")
+        ),
+    )
+    .unwrap();
+    let (code, listed) = fulcrum_cli(&[
+        "key",
+        "list",
+        "--endpoint",
+        &endpoint,
+        "--credentials",
+        file.to_str().unwrap(),
+    ]);
+    assert_eq!(code, Some(0), "{listed}");
+    assert_eq!(listed.matches("admin").count(), 2, "{listed}");
+    node.stop().await;
+}

@@ -26,6 +26,43 @@ pub struct AccessKeyInfo {
     /// Seconds since the Unix epoch.
     pub created: u64,
     pub active: bool,
+    pub scope: KeyScope,
+}
+
+/// What an access key may do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyScope {
+    /// Everything.
+    Admin,
+    /// The `Describe*`, `List*` and `Get*` actions (and the console's read views) only.
+    ReadOnly,
+}
+
+impl KeyScope {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            KeyScope::Admin => "admin",
+            KeyScope::ReadOnly => "read-only",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<KeyScope> {
+        match s {
+            "admin" => Some(KeyScope::Admin),
+            "read-only" => Some(KeyScope::ReadOnly),
+            _ => None,
+        }
+    }
+}
+
+/// What came of a revocation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Revocation {
+    Revoked,
+    /// No active key has that id.
+    NoSuchKey,
+    /// It is the last active admin key: revoking it would lock everyone out.
+    LastAdmin,
 }
 
 /// `len` characters drawn uniformly from `alphabet` with the system CSPRNG.
@@ -56,7 +93,11 @@ fn now() -> u64 {
 impl Store {
     /// Creates an active access key; returns its id (`AKIA` + 16 uppercase alphanumerics) and its
     /// 40-character secret. The secret is stored sealed and cannot be listed, only looked up by id.
-    pub fn create_access_key(&self, description: &str) -> Result<(String, String), StoreError> {
+    pub fn create_access_key(
+        &self,
+        description: &str,
+        scope: KeyScope,
+    ) -> Result<(String, String), StoreError> {
         let suffix = random_string(UPPER_ALNUM, ID_LEN - ID_PREFIX.len())?;
         let id = format!("{ID_PREFIX}{}", suffix.as_str());
         let mut secret = random_string(ALNUM, SECRET_LEN)?;
@@ -65,19 +106,20 @@ impl Store {
             .seal(Purpose::AccessKeySecret, &id, secret.as_bytes())?;
         self.lock()
             .execute(
-                "INSERT INTO access_keys (id, description, created, active, sealed_secret) \
-                 VALUES (?1, ?2, ?3, 1, ?4)",
+                "INSERT INTO access_keys (id, description, created, active, sealed_secret, scope) \
+                 VALUES (?1, ?2, ?3, 1, ?4, ?5)",
                 params![
                     id,
                     description,
                     i64::try_from(now()).unwrap_or(i64::MAX),
-                    sealed
+                    sealed,
+                    scope.as_str()
                 ],
             )
             .map_err(StoreError::sqlite(
                 self.context(&format!("creating access key {id}")),
             ))?;
-        tracing::info!(access_key = %id, "created an access key");
+        tracing::info!(access_key = %id, scope = scope.as_str(), "created an access key");
         Ok((id, std::mem::take(&mut *secret)))
     }
 
@@ -116,7 +158,8 @@ impl Store {
         let conn = self.lock();
         let mut stmt = conn
             .prepare(
-                "SELECT id, description, created, active FROM access_keys ORDER BY created, id",
+                "SELECT id, description, created, active, scope FROM access_keys \
+                 ORDER BY created, id",
             )
             .map_err(err())?;
         let rows = stmt
@@ -126,27 +169,62 @@ impl Store {
                     description: r.get(1)?,
                     created: u64::try_from(r.get::<_, i64>(2)?).unwrap_or(0),
                     active: r.get(3)?,
+                    // An unknown scope (written by a newer release) grants the least.
+                    scope: KeyScope::parse(&r.get::<_, String>(4)?).unwrap_or(KeyScope::ReadOnly),
                 })
             })
             .map_err(err())?;
         rows.collect::<Result<_, _>>().map_err(err())
     }
 
-    /// Revokes an access key for good; `false` if there is no active key with that id.
-    pub fn revoke_access_key(&self, id: &str) -> Result<bool, StoreError> {
+    /// The scope of an active access key; `None` if there is no such active key.
+    pub fn access_key_scope(&self, id: &str) -> Result<Option<KeyScope>, StoreError> {
+        let scope: Option<String> = self
+            .lock()
+            .query_row(
+                "SELECT scope FROM access_keys WHERE id = ?1 AND active = 1",
+                params![id],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(StoreError::sqlite(
+                self.context(&format!("reading access key {id}")),
+            ))?;
+        Ok(scope.map(|s| KeyScope::parse(&s).unwrap_or(KeyScope::ReadOnly)))
+    }
+
+    /// Revokes an access key for good, unless it is the last active admin key. The check and
+    /// the revocation are one statement, so two revocations racing cannot both pass the check
+    /// (in this process or another on the same database).
+    pub fn revoke_access_key(&self, id: &str) -> Result<Revocation, StoreError> {
+        let err = || StoreError::sqlite(self.context(&format!("revoking access key {id}")));
+        let conn = self.lock();
         // The sealed secret goes too: a revoked key never comes back, so it has no reason to
         // stay on disk.
-        let changed = self
-            .lock()
+        let changed = conn
             .execute(
-                "UPDATE access_keys SET active = 0, sealed_secret = NULL WHERE id = ?1 AND active = 1",
+                "UPDATE access_keys SET active = 0, sealed_secret = NULL \
+                 WHERE id = ?1 AND active = 1 AND (scope != 'admin' OR \
+                   (SELECT COUNT(*) FROM access_keys WHERE active = 1 AND scope = 'admin') > 1)",
                 params![id],
             )
-            .map_err(StoreError::sqlite(self.context(&format!("revoking access key {id}"))))?;
+            .map_err(err())?;
         if changed > 0 {
             tracing::info!(access_key = %id, "revoked an access key");
+            return Ok(Revocation::Revoked);
         }
-        Ok(changed > 0)
+        let active: bool = conn
+            .query_row(
+                "SELECT COUNT(*) > 0 FROM access_keys WHERE id = ?1 AND active = 1",
+                params![id],
+                |r| r.get(0),
+            )
+            .map_err(err())?;
+        Ok(if active {
+            Revocation::LastAdmin
+        } else {
+            Revocation::NoSuchKey
+        })
     }
 }
 

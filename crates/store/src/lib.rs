@@ -23,7 +23,7 @@ use fulcrum_model::{ModelError, Snapshot, State};
 use rusqlite::Connection;
 use tokio::sync::watch;
 
-pub use access_keys::AccessKeyInfo;
+pub use access_keys::{AccessKeyInfo, KeyScope, Revocation};
 pub use error::StoreError;
 pub use master_key::{MasterKey, MASTER_KEY_ENV, MASTER_KEY_FILE};
 pub use sqlite::DB_FILE;

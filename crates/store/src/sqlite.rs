@@ -17,7 +17,7 @@ use crate::seal::{Purpose, Sealer};
 pub const DB_FILE: &str = "fulcrum.db";
 
 /// Bumped with each incompatible change of the tables below; `PRAGMA user_version` holds it.
-const SCHEMA_VERSION: i64 = 1;
+const SCHEMA_VERSION: i64 = 2;
 
 /// Long enough to ride out another connection's checkpoint or a CLI reading the file, short
 /// enough that a wedged writer turns into an error instead of a hung API call.
@@ -45,7 +45,8 @@ const SCHEMA: &str = "
         description   TEXT NOT NULL,
         created       INTEGER NOT NULL,
         active        INTEGER NOT NULL,
-        sealed_secret BLOB
+        sealed_secret BLOB,
+        scope         TEXT NOT NULL DEFAULT 'admin'
     );
 ";
 
@@ -131,6 +132,18 @@ fn init_schema(conn: &mut Connection, path: &Path, sealer: &Sealer) -> Result<()
                 .map_err(err())?;
             tx.commit().map_err(err())?;
             tracing::info!(path = %path.display(), "created a new store");
+            Ok(())
+        }
+        // Version 1 had no access-key scopes: every key was an administrator, and stays one.
+        1 => {
+            tx.execute_batch(
+                "ALTER TABLE access_keys ADD COLUMN scope TEXT NOT NULL DEFAULT 'admin';",
+            )
+            .map_err(err())?;
+            tx.pragma_update(None, "user_version", SCHEMA_VERSION)
+                .map_err(err())?;
+            tx.commit().map_err(err())?;
+            tracing::info!(path = %path.display(), "store upgraded to schema version {SCHEMA_VERSION}");
             Ok(())
         }
         SCHEMA_VERSION => Ok(()),

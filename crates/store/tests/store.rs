@@ -5,7 +5,9 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
 use fulcrum_model::{InstanceId, Listener, ModelError, PrivateKeyPem, Protocol, ServerCertificate};
-use fulcrum_store::{MasterKey, Store, StoreError, DB_FILE, MASTER_KEY_ENV, MASTER_KEY_FILE};
+use fulcrum_store::{
+    KeyScope, MasterKey, Revocation, Store, StoreError, DB_FILE, MASTER_KEY_ENV, MASTER_KEY_FILE,
+};
 
 /// Looks like a PEM key to anything scanning for one; it is not a real key.
 const KEY_BODY: &str =
@@ -246,8 +248,8 @@ fn no_secret_reaches_the_disk_in_plain_text() {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open_with_key(dir.path(), key()).unwrap();
     populate(&store);
-    let (_, secret) = store.create_access_key("admin").unwrap();
-    let revoked = store.create_access_key("old").unwrap();
+    let (_, secret) = store.create_access_key("admin", KeyScope::Admin).unwrap();
+    let revoked = store.create_access_key("old", KeyScope::Admin).unwrap();
     store.revoke_access_key(&revoked.0).unwrap();
     let needles = [
         fake_pem("one"),
@@ -405,7 +407,7 @@ fn master_key_file_is_created_private_and_checked() {
 fn access_keys_lifecycle() {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open_with_key(dir.path(), key()).unwrap();
-    let (id, secret) = store.create_access_key("admin").unwrap();
+    let (id, secret) = store.create_access_key("admin", KeyScope::Admin).unwrap();
     assert_eq!(id.len(), 20);
     assert!(id.starts_with("AKIA"));
     assert!(id
@@ -413,7 +415,7 @@ fn access_keys_lifecycle() {
         .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit()));
     assert_eq!(secret.len(), 40);
     assert!(secret.bytes().all(|b| b.is_ascii_alphanumeric()));
-    let (id2, secret2) = store.create_access_key("ci").unwrap();
+    let (id2, secret2) = store.create_access_key("ci", KeyScope::Admin).unwrap();
     assert_ne!(id, id2);
     assert_ne!(secret, secret2);
 
@@ -432,9 +434,15 @@ fn access_keys_lifecycle() {
     assert!(admin.active);
     assert!(admin.created > 1_700_000_000);
 
-    assert!(store.revoke_access_key(&id2).unwrap());
-    assert!(!store.revoke_access_key(&id2).unwrap());
-    assert!(!store.revoke_access_key("AKIANOSUCHKEY0000000").unwrap());
+    assert_eq!(store.revoke_access_key(&id2).unwrap(), Revocation::Revoked);
+    assert_eq!(
+        store.revoke_access_key(&id2).unwrap(),
+        Revocation::NoSuchKey
+    );
+    assert_eq!(
+        store.revoke_access_key("AKIANOSUCHKEY0000000").unwrap(),
+        Revocation::NoSuchKey
+    );
     assert_eq!(store.access_key_secret(&id2).unwrap(), None);
     drop(store);
 
@@ -514,4 +522,57 @@ fn the_stickiness_key_is_drawn_once_kept_sealed_and_needs_the_master_key() {
         !disk.windows(first.len()).any(|w| w == first),
         "the stickiness key is on disk in plain text"
     );
+}
+
+#[test]
+fn two_racing_revocations_of_the_last_two_admin_keys_leave_one() {
+    let dir = tempfile::tempdir().unwrap();
+    for _ in 0..20 {
+        let store = Store::open_with_key(dir.path(), key()).unwrap();
+        for k in store.list_access_keys().unwrap() {
+            if k.active {
+                // Leave the database with exactly the two keys of this round.
+                let _ = store.revoke_access_key(&k.id);
+            }
+        }
+        let reader = store
+            .create_access_key("reader", KeyScope::ReadOnly)
+            .unwrap();
+        let a = store.create_access_key("a", KeyScope::Admin).unwrap().0;
+        let b = store.create_access_key("b", KeyScope::Admin).unwrap().0;
+        for k in store.list_access_keys().unwrap() {
+            if k.active && k.id != a && k.id != b && k.id != reader.0 {
+                assert_eq!(store.revoke_access_key(&k.id).unwrap(), Revocation::Revoked);
+            }
+        }
+        // Two handles on the database, as two API calls (or two processes) would be.
+        let other = Store::open_with_key(dir.path(), key()).unwrap();
+        let barrier = std::sync::Barrier::new(2);
+        let (ra, rb) = std::thread::scope(|s| {
+            let ta = s.spawn(|| {
+                barrier.wait();
+                store.revoke_access_key(&a).unwrap()
+            });
+            let tb = s.spawn(|| {
+                barrier.wait();
+                other.revoke_access_key(&b).unwrap()
+            });
+            (ta.join().unwrap(), tb.join().unwrap())
+        });
+        let mut outcomes = [ra, rb];
+        outcomes.sort_by_key(|o| *o == Revocation::Revoked);
+        assert_eq!(outcomes, [Revocation::LastAdmin, Revocation::Revoked]);
+        let admins: Vec<_> = store
+            .list_access_keys()
+            .unwrap()
+            .into_iter()
+            .filter(|k| k.active && k.scope == KeyScope::Admin)
+            .collect();
+        assert_eq!(admins.len(), 1, "{admins:?}");
+        // A read-only key can always go.
+        assert_eq!(
+            store.revoke_access_key(&reader.0).unwrap(),
+            Revocation::Revoked
+        );
+    }
 }

@@ -6,16 +6,33 @@ use crate::error::ApiError;
 use crate::time::iso8601;
 use crate::xml::{done, Xml};
 use crate::Call;
+use fulcrum_store::{KeyScope, Revocation};
 
-/// fulcrum has one administrator; IAM's user names are accepted and reported as this one.
-const USER: &str = "admin";
+/// fulcrum's two IAM users are its two scopes: `admin` (the default) and `read-only`.
+fn scope_of_user(user: Option<&str>) -> Result<KeyScope, ApiError> {
+    match user {
+        None => Ok(KeyScope::Admin),
+        Some(name) => KeyScope::parse(name).ok_or_else(|| {
+            ApiError::new(
+                "NoSuchEntity",
+                format!(
+                    "The user with name {name} cannot be found. fulcrum's users are its key \
+                     scopes: admin and read-only."
+                ),
+            )
+        }),
+    }
+}
 
 pub(crate) fn create(call: &Call<'_>) -> Result<Xml, ApiError> {
-    let description = call.params.get("UserName").unwrap_or(USER);
-    let (id, secret) = call.api.store.create_access_key(description)?;
+    let scope = scope_of_user(call.params.get("UserName"))?;
+    let (id, secret) = call
+        .api
+        .store
+        .create_access_key(&format!("{} (CreateAccessKey)", scope.as_str()), scope)?;
     let mut x = answer("CreateAccessKey");
     x.open("AccessKey")
-        .text("UserName", USER)
+        .text("UserName", scope.as_str())
         .text("AccessKeyId", &id)
         .text("Status", "Active")
         .text("SecretAccessKey", &secret)
@@ -37,7 +54,7 @@ pub(crate) fn list(call: &Call<'_>) -> Result<Xml, ApiError> {
     let shown = page(call, &keys, |k| k.id.clone())?;
     let mut x = answer("ListAccessKeys");
     x.list("AccessKeyMetadata", &shown.items, |x, k| {
-        x.text("UserName", USER)
+        x.text("UserName", k.scope.as_str())
             .text("AccessKeyId", &k.id)
             .text("Status", "Active")
             .text("CreateDate", iso8601(k.created));
@@ -48,19 +65,17 @@ pub(crate) fn list(call: &Call<'_>) -> Result<Xml, ApiError> {
 
 pub(crate) fn delete(call: &Call<'_>) -> Result<Xml, ApiError> {
     let id = call.params.required("AccessKeyId")?;
-    let active = call.api.store.list_access_keys()?;
-    let active: Vec<_> = active.iter().filter(|k| k.active).collect();
-    if active.len() == 1 && active[0].id == id {
-        return Err(ApiError::new(
+    match call.api.store.revoke_access_key(id)? {
+        Revocation::Revoked => Ok(done(answer("DeleteAccessKey"), "DeleteAccessKey")),
+        Revocation::LastAdmin => Err(ApiError::new(
             "DeleteConflict",
-            "this is the last active access key: create another before deleting it, or no one could call the API",
-        ));
-    }
-    if !call.api.store.revoke_access_key(id)? {
-        return Err(ApiError::new(
+            "this is the last active admin access key: create another before deleting it, or \
+             no one could change anything (locked out: `fulcrum key create --data-dir DIR` on \
+             the node)",
+        )),
+        Revocation::NoSuchKey => Err(ApiError::new(
             "NoSuchEntity",
             format!("The Access Key with id {id} cannot be found."),
-        ));
+        )),
     }
-    Ok(done(answer("DeleteAccessKey"), "DeleteAccessKey"))
 }

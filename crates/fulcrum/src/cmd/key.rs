@@ -18,7 +18,16 @@ pub struct KeyArgs {
 #[derive(Subcommand, Debug)]
 enum KeyCommand {
     /// Create an access key and print its secret (shown this once only).
-    Create,
+    Create {
+        /// `admin` (every action) or `read-only` (Describe*, List* and Get* only).
+        #[arg(long, default_value = "admin", value_parser = ["admin", "read-only"])]
+        scope: String,
+        /// Offline, on the node itself: create the key straight in the store of this data dir
+        /// (it needs the master key: `DIR/master.key` or `FULCRUM_MASTER_KEY`). The way back in
+        /// for an operator who has no admin key left.
+        #[arg(long)]
+        data_dir: Option<std::path::PathBuf>,
+    },
     /// List the active access keys (ids only).
     List,
     /// Revoke an access key: calls signed with it fail from now on.
@@ -30,22 +39,51 @@ enum KeyCommand {
 }
 
 pub fn run(args: KeyArgs) -> anyhow::Result<()> {
+    if let KeyCommand::Create {
+        scope,
+        data_dir: Some(dir),
+    } = &args.command
+    {
+        return create_offline(dir, scope);
+    }
     let client = Client::new(&args.client)?;
     block_on(exec(&client, args.command))
 }
 
+/// Creates a key in the store directly, without the API (which needs a key to be called).
+fn create_offline(dir: &std::path::Path, scope: &str) -> anyhow::Result<()> {
+    let scope = fulcrum_store::KeyScope::parse(scope)
+        .ok_or_else(|| anyhow::anyhow!("unknown scope {scope}: admin or read-only"))?;
+    let store = fulcrum_store::Store::open(dir)
+        .map_err(|e| anyhow::anyhow!("cannot open the store in {}: {e}", dir.display()))?;
+    let (id, secret) = store.create_access_key(
+        &format!("{} (fulcrum key create --data-dir)", scope.as_str()),
+        scope,
+    )?;
+    println!(
+        "AccessKeyId      {id}\nSecretAccessKey  {secret}\nScope            {}\n\nThe secret is \
+         shown only now: store it (as aws_secret_access_key in a credentials file, or in \
+         AWS_SECRET_ACCESS_KEY).",
+        scope.as_str()
+    );
+    Ok(())
+}
+
 async fn exec(c: &Client, command: KeyCommand) -> anyhow::Result<()> {
     match command {
-        KeyCommand::Create => {
-            let r = c.call(IAM, "CreateAccessKey", &[]).await?;
+        KeyCommand::Create { scope, .. } => {
+            let mut p = Params::default();
+            p.set("UserName", &scope);
+            let r = c.call(IAM, "CreateAccessKey", &p.0).await?;
             print(c, &r, |r| {
                 let k = &r["AccessKey"];
                 format!(
-                    "AccessKeyId      {}\nSecretAccessKey  {}\n\nThe secret is shown only now: \
+                    "AccessKeyId      {}\nSecretAccessKey  {}\nScope            {}\n\nThe secret is shown only now: \
                      store it (as aws_secret_access_key in a credentials file, or in \
                      AWS_SECRET_ACCESS_KEY).",
                     field(k, "AccessKeyId"),
-                    field(k, "SecretAccessKey")
+                    field(k, "SecretAccessKey"),
+                    field(k, "UserName")
                 )
             });
         }
@@ -56,13 +94,13 @@ async fn exec(c: &Client, command: KeyCommand) -> anyhow::Result<()> {
                 let rows: Vec<_> = items(r, "AccessKeyMetadata")
                     .iter()
                     .map(|k| {
-                        ["AccessKeyId", "Status", "CreateDate"]
+                        ["AccessKeyId", "UserName", "Status", "CreateDate"]
                             .map(|f| field(k, f))
                             .to_vec()
                     })
                     .collect();
                 table(
-                    &["ACCESS KEY ID", "STATUS", "CREATED"],
+                    &["ACCESS KEY ID", "SCOPE", "STATUS", "CREATED"],
                     &rows,
                     "No access keys.",
                 )
