@@ -6,7 +6,8 @@
 //! backends.
 //!
 //! fulcrum's own inventory actions (PutInventoryInstance, ...) are not in the SDK; the fulcrum
-//! CLI tests cover them.
+//! CLI tests cover them. Its listener-certificate actions (AddListenerCertificates, ...) are
+//! sent as raw Query requests signed by the SDK's own SigV4 signer (`aws-sigv4`).
 
 mod common;
 
@@ -76,11 +77,17 @@ impl Node {
 
     /// Seeds a certificate for [`HOST`] under each of `names`, then starts the node.
     async fn start_with_certs(names: &[&'static str]) -> Node {
+        let certs: Vec<_> = names.iter().map(|n| (*n, HOST)).collect();
+        Node::start_with_certs_for(&certs).await
+    }
+
+    /// Seeds a certificate for each (name, host name), then starts the node.
+    async fn start_with_certs_for(certs: &[(&'static str, &str)]) -> Node {
         let dir = tempfile::tempdir().expect("tempdir");
         let ca = TestCa::new("fulcrum api test CA");
-        let certs = names
+        let certs = certs
             .iter()
-            .map(|name| seed_certificate(dir.path(), &ca, name))
+            .map(|(name, host)| seed_certificate(dir.path(), &ca, name, host))
             .collect();
         let fulcrum = Serve::new(dir.path(), bind_address())
             .time_scale(TIME_SCALE)
@@ -140,6 +147,121 @@ impl Node {
             );
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
+    }
+
+    /// A Query call the SDK has no operation for (fulcrum's own actions, or IAM's), signed
+    /// with the admin key by the SDK's SigV4 signer for `service` ("elasticloadbalancing" or
+    /// "iam"); returns the raw answer.
+    async fn signed_call(&self, service: &str, form: &[(&str, &str)]) -> fulcrum_testkit::Reply {
+        use aws_sigv4::http_request::{sign, SignableBody, SignableRequest, SigningSettings};
+        let form = form
+            .iter()
+            .map(|(k, v)| format!("{}={}", url_encode(k), url_encode(v)))
+            .collect::<Vec<_>>()
+            .join("&");
+        let api = self.api();
+        let host = api.to_string();
+        let url = format!("http://{host}/");
+        let content_type = "application/x-www-form-urlencoded; charset=utf-8";
+        let identity = Credentials::new(&self.key_id, &self.secret, None, None, "fulcrum").into();
+        let params = aws_sigv4::sign::v4::SigningParams::builder()
+            .identity(&identity)
+            .region("us-east-1")
+            .name(service)
+            .time(SystemTime::now())
+            .settings(SigningSettings::default())
+            .build()
+            .expect("signing params")
+            .into();
+        let headers = [("content-type", content_type), ("host", host.as_str())];
+        let signable = SignableRequest::new(
+            "POST",
+            url.as_str(),
+            headers.iter().copied(),
+            SignableBody::Bytes(form.as_bytes()),
+        )
+        .expect("signable request");
+        let (instructions, _) = sign(signable, &params).expect("sign").into_parts();
+        let mut req = http::Request::builder()
+            .method(http::Method::POST)
+            .uri("/")
+            .header("content-type", content_type)
+            .header("host", &host)
+            .body(http_body_util::Full::new(bytes::Bytes::from(form)))
+            .expect("request");
+        instructions.apply_to_request_http1x(&mut req);
+        Conn::http(api)
+            .await
+            .expect("connect to the API")
+            .request(req)
+            .await
+            .expect("a signed call")
+    }
+
+    /// One of fulcrum's listener-certificate actions on `lb`:`port` with `certs` (ARNs).
+    async fn listener_certificates(
+        &self,
+        action: &str,
+        lb: &str,
+        port: u16,
+        certs: &[&str],
+    ) -> fulcrum_testkit::Reply {
+        let port = port.to_string();
+        let names: Vec<String> = (1..=certs.len())
+            .map(|i| format!("Certificates.member.{i}.CertificateArn"))
+            .collect();
+        let mut form = vec![
+            ("Action", action),
+            ("Version", "2012-06-01"),
+            ("LoadBalancerName", lb),
+            ("LoadBalancerPort", port.as_str()),
+        ];
+        form.extend(names.iter().map(String::as_str).zip(certs.iter().copied()));
+        self.signed_call("elasticloadbalancing", &form).await
+    }
+
+    /// `DescribeListenerCertificates`: (ARN, IsDefault) in order.
+    async fn listener_certificate_list(&self, lb: &str, port: u16) -> Vec<(String, bool)> {
+        let reply = self
+            .listener_certificates("DescribeListenerCertificates", lb, port, &[])
+            .await;
+        assert_eq!(reply.status, 200, "{}", reply.describe());
+        let text = reply.text();
+        let list = xml_text(&text, "Certificates").unwrap_or_else(|| panic!("{text}"));
+        list.split("</member>")
+            .filter(|m| !m.is_empty())
+            .map(|m| {
+                (
+                    xml_text(m, "CertificateArn")
+                        .expect("CertificateArn")
+                        .to_owned(),
+                    xml_text(m, "IsDefault") == Some("true"),
+                )
+            })
+            .collect()
+    }
+
+    /// The leaf certificate a fresh TLS handshake with the listener on `port` gets for `sni`
+    /// (none: no SNI sent), whatever names it holds; or why the handshake failed.
+    async fn leaf_for(&self, port: u16, sni: Option<&str>) -> Result<Vec<u8>, String> {
+        let mut config = rustls::ClientConfig::builder_with_provider(fulcrum_testkit::provider())
+            .with_safe_default_protocol_versions()
+            .expect("protocol versions")
+            .dangerous()
+            .with_custom_certificate_verifier(std::sync::Arc::new(AnyCertificate))
+            .with_no_client_auth();
+        config.alpn_protocols = vec![b"http/1.1".to_vec()];
+        config.enable_sni = sni.is_some();
+        let conn = Conn::https(
+            self.addr(port),
+            sni.unwrap_or("no-sni.example.test"),
+            std::sync::Arc::new(config),
+        )
+        .await
+        .map_err(|e| e.to_string())?;
+        conn.peer_cert_der()
+            .map(<[u8]>::to_vec)
+            .ok_or_else(|| "no peer certificate".to_owned())
     }
 
     /// A client with other credentials or another region, at the same endpoint.
@@ -289,10 +411,10 @@ fn client(api: SocketAddr, key_id: &str, secret: &str, region: &str) -> Client {
     Client::from_conf(config)
 }
 
-/// Writes a certificate for [`HOST`] signed by `ca` into the store of `dir` (the node is not
+/// Writes a certificate for `host` signed by `ca` into the store of `dir` (the node is not
 /// running yet) and returns its ARN.
-fn seed_certificate(dir: &Path, ca: &TestCa, name: &'static str) -> SeededCert {
-    let (body, key) = ca.issue(&[HOST]);
+fn seed_certificate(dir: &Path, ca: &TestCa, name: &'static str, host: &str) -> SeededCert {
+    let (body, key) = ca.issue(&[host]);
     let der = certs_from_pem(&body)[0].to_vec();
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -421,6 +543,70 @@ async fn raw_post(api: SocketAddr, body: &str) -> fulcrum_testkit::Reply {
         )
         .await
         .expect("POST /")
+}
+
+/// Query-string encoding (RFC 3986 unreserved characters stay).
+fn url_encode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// Accepts any server certificate: the tests compare the leaf itself, also when it is the
+/// default certificate served for a name it does not hold.
+#[derive(Debug)]
+struct AnyCertificate;
+
+impl rustls::client::danger::ServerCertVerifier for AnyCertificate {
+    fn verify_server_cert(
+        &self,
+        _end_entity: &rustls::pki_types::CertificateDer<'_>,
+        _intermediates: &[rustls::pki_types::CertificateDer<'_>],
+        _server_name: &rustls::pki_types::ServerName<'_>,
+        _ocsp_response: &[u8],
+        _now: rustls::pki_types::UnixTime,
+    ) -> Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
+        Ok(rustls::client::danger::ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &rustls::pki_types::CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &fulcrum_testkit::provider().signature_verification_algorithms,
+        )
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &rustls::pki_types::CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &fulcrum_testkit::provider().signature_verification_algorithms,
+        )
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+        fulcrum_testkit::provider()
+            .signature_verification_algorithms
+            .supported_schemes()
+    }
 }
 
 /// The text of the first `<tag>` element in `xml`.
@@ -1022,6 +1208,319 @@ async fn listeners_are_added_removed_and_change_certificates() {
             .send()
             .await,
         "LoadBalancerNotFound",
+    );
+}
+
+/// fulcrum's AddListenerCertificates / RemoveListenerCertificates / DescribeListenerCertificates:
+/// three certificates on one HTTPS listener, each served for its SNI name, the default for
+/// unknown names and for none, one removed while clients keep connecting, ELB's errors, and
+/// certificates in a list that cannot be deleted.
+#[tokio::test]
+async fn a_listener_serves_several_certificates_by_sni() {
+    let node = Node::start_with_certs_for(&[
+        ("www", HOST),
+        ("api", "api.example.test"),
+        ("img", "*.img.example.test"),
+        ("spare", "spare.example.test"),
+    ])
+    .await;
+    node.create(
+        "multi",
+        vec![https(18443, 8080, node.cert("www")), http(18080, 8080)],
+    )
+    .await;
+    let ders: std::collections::HashMap<&str, Vec<u8>> = ["www", "api", "img"]
+        .into_iter()
+        .map(|n| (n, node.seeded(n).der.clone()))
+        .collect();
+    let der = |name: &str| ders[name].clone();
+    node.wait_tls_certificate(18443, "www").await;
+
+    let added = node
+        .listener_certificates(
+            "AddListenerCertificates",
+            "multi",
+            18443,
+            &[node.cert("api"), node.cert("img")],
+        )
+        .await;
+    assert_eq!(added.status, 200, "{}", added.describe());
+    let text = added.text();
+    assert!(text.contains(ELB_NAMESPACE), "{text}");
+    assert!(
+        text.contains(&format!(
+            "<member><CertificateArn>{}</CertificateArn><IsDefault>false</IsDefault></member>",
+            node.cert("img")
+        )),
+        "{text}"
+    );
+    // Adding one already there (the default too) is idempotent.
+    let again = node
+        .listener_certificates(
+            "AddListenerCertificates",
+            "multi",
+            18443,
+            &[node.cert("api"), node.cert("www")],
+        )
+        .await;
+    assert_eq!(again.status, 200, "{}", again.describe());
+    let expected = vec![
+        (node.cert("www").to_owned(), true),
+        (node.cert("api").to_owned(), false),
+        (node.cert("img").to_owned(), false),
+    ];
+    assert_eq!(
+        node.listener_certificate_list("multi", 18443).await,
+        expected
+    );
+
+    // DescribeLoadBalancers as the SDK reads it: SSLCertificateId is still the default.
+    let d = node.describe("multi").await;
+    let shown = d
+        .listener_descriptions()
+        .iter()
+        .filter_map(|l| l.listener())
+        .find(|l| l.load_balancer_port() == 18443)
+        .and_then(|l| l.ssl_certificate_id())
+        .map(str::to_owned);
+    assert_eq!(shown.as_deref(), Some(node.cert("www")));
+
+    // Each name gets its certificate; an unknown name and no SNI get the default.
+    let cases = [
+        (Some(HOST), "www"),
+        (Some("api.example.test"), "api"),
+        (Some("a.img.example.test"), "img"),
+        (Some("other.example.test"), "www"),
+        (Some("a.b.img.example.test"), "www"),
+        (None, "www"),
+    ];
+    let deadline = Instant::now() + SETTLE;
+    loop {
+        let mut wrong = Vec::new();
+        for (sni, want) in cases {
+            let got = node.leaf_for(18443, sni).await;
+            if got.as_ref() != Ok(&der(want)) {
+                wrong.push(format!(
+                    "{sni:?} wants {want}, got {:?}",
+                    got.map(|_| "another")
+                ));
+            }
+        }
+        if wrong.is_empty() {
+            break;
+        }
+        assert!(Instant::now() < deadline, "{wrong:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    // The errors, each leaving the list as it was.
+    let spare = node.cert("spare").to_owned();
+    for (what, action, lb, port, certs, code) in [
+        (
+            "an unknown load balancer",
+            "AddListenerCertificates",
+            "nope",
+            18443,
+            vec![spare.as_str()],
+            "LoadBalancerNotFound",
+        ),
+        (
+            "no listener on the port",
+            "AddListenerCertificates",
+            "multi",
+            18444,
+            vec![spare.as_str()],
+            "ListenerNotFound",
+        ),
+        (
+            "an HTTP listener",
+            "AddListenerCertificates",
+            "multi",
+            18080,
+            vec![spare.as_str()],
+            "InvalidConfigurationRequest",
+        ),
+        (
+            "an unknown certificate",
+            "AddListenerCertificates",
+            "multi",
+            18443,
+            vec![
+                spare.as_str(),
+                "arn:aws:iam::000000000000:server-certificate/nope",
+            ],
+            "CertificateNotFound",
+        ),
+        (
+            "no certificates",
+            "AddListenerCertificates",
+            "multi",
+            18443,
+            vec![],
+            "ValidationError",
+        ),
+        (
+            "the default certificate",
+            "RemoveListenerCertificates",
+            "multi",
+            18443,
+            vec![node.cert("api"), node.cert("www")],
+            "InvalidConfigurationRequest",
+        ),
+        (
+            "an unknown certificate",
+            "RemoveListenerCertificates",
+            "multi",
+            18443,
+            vec!["arn:aws:iam::000000000000:server-certificate/nope"],
+            "CertificateNotFound",
+        ),
+        (
+            "an unknown load balancer",
+            "RemoveListenerCertificates",
+            "nope",
+            18443,
+            vec![node.cert("api")],
+            "LoadBalancerNotFound",
+        ),
+        (
+            "no listener on the port",
+            "DescribeListenerCertificates",
+            "multi",
+            18444,
+            vec![],
+            "ListenerNotFound",
+        ),
+        (
+            "an HTTP listener",
+            "DescribeListenerCertificates",
+            "multi",
+            18080,
+            vec![],
+            "InvalidConfigurationRequest",
+        ),
+    ] {
+        let reply = node.listener_certificates(action, lb, port, &certs).await;
+        let text = reply.text();
+        assert!(
+            (400..500).contains(&reply.status),
+            "{action} with {what}: {}",
+            reply.describe()
+        );
+        assert_eq!(
+            xml_text(&text, "Code"),
+            Some(code),
+            "{action} with {what}: {text}"
+        );
+        assert!(
+            text.contains("<ErrorResponse"),
+            "{action} with {what}: {text}"
+        );
+        if what == "the default certificate" {
+            assert!(
+                text.contains("SetLoadBalancerListenerSSLCertificate"),
+                "{text}"
+            );
+        }
+    }
+    assert_eq!(
+        node.listener_certificate_list("multi", 18443).await,
+        expected
+    );
+
+    // No certificate in the list can be deleted, wherever it stands.
+    for name in ["www", "api", "img"] {
+        let reply = node
+            .signed_call(
+                "iam",
+                &[
+                    ("Action", "DeleteServerCertificate"),
+                    ("Version", "2010-05-08"),
+                    ("ServerCertificateName", name),
+                ],
+            )
+            .await;
+        let text = reply.text();
+        assert_eq!(reply.status, 409, "DeleteServerCertificate {name}: {text}");
+        assert_eq!(xml_text(&text, "Code"), Some("DeleteConflict"), "{text}");
+    }
+
+    // Remove one while clients keep connecting for its name: no handshake fails, and once one
+    // gets the default, every later one does.
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let node = std::sync::Arc::new(node);
+    let prober = {
+        let (node, stop) = (std::sync::Arc::clone(&node), std::sync::Arc::clone(&stop));
+        let (api, www) = (der("api"), der("www"));
+        tokio::spawn(async move {
+            let (mut api_seen, mut www_seen, mut after) = (0, 0, 0);
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) || www_seen == 0 {
+                let leaf = node
+                    .leaf_for(18443, Some("api.example.test"))
+                    .await
+                    .expect("no handshake fails while the list changes");
+                if leaf == www {
+                    www_seen += 1;
+                } else {
+                    assert_eq!(leaf, api, "only api or the default");
+                    assert_eq!(www_seen, 0, "api served again after the default was");
+                    api_seen += 1;
+                }
+                if www_seen > 0 {
+                    after += 1;
+                }
+            }
+            (api_seen, www_seen, after)
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let removed = node
+        .listener_certificates(
+            "RemoveListenerCertificates",
+            "multi",
+            18443,
+            &[node.cert("api")],
+        )
+        .await;
+    assert_eq!(removed.status, 200, "{}", removed.describe());
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let (api_seen, www_seen, after) = tokio::time::timeout(SETTLE, prober)
+        .await
+        .expect("the prober finishes")
+        .expect("the prober's handshakes");
+    assert!(
+        api_seen > 0 && www_seen > 0 && after > 0,
+        "{api_seen} {www_seen} {after}"
+    );
+    assert_eq!(
+        node.listener_certificate_list("multi", 18443).await,
+        [expected[0].clone(), expected[2].clone()]
+    );
+    // Removing it again is a no-op; once out of every list it can be deleted.
+    let again = node
+        .listener_certificates(
+            "RemoveListenerCertificates",
+            "multi",
+            18443,
+            &[node.cert("api")],
+        )
+        .await;
+    assert_eq!(again.status, 200, "{}", again.describe());
+    let reply = node
+        .signed_call(
+            "iam",
+            &[
+                ("Action", "DeleteServerCertificate"),
+                ("Version", "2010-05-08"),
+                ("ServerCertificateName", "api"),
+            ],
+        )
+        .await;
+    assert_eq!(reply.status, 200, "{}", reply.describe());
+    assert_eq!(
+        node.leaf_for(18443, Some("a.img.example.test")).await,
+        Ok(der("img"))
     );
 }
 

@@ -565,3 +565,127 @@ async fn a_certificate_rotates_through_the_cli() {
         .await;
     drop(backends);
 }
+
+#[tokio::test]
+async fn a_listener_takes_several_certificates_through_the_cli() {
+    let dir = tempfile::tempdir().unwrap();
+    let files = tempfile::tempdir().unwrap();
+    let node = start(dir.path()).await;
+    let cli = Cli::new(&node);
+    let ca = TestCa::new("fulcrum CLI certificates CA");
+    for name in ["www", "api", "img"] {
+        let (cert, key) = write_certificate(&ca, files.path(), name);
+        cli.ok(&[
+            "cert", "upload", "--name", name, "--cert", &cert, "--key", &key,
+        ])
+        .await;
+    }
+    let lb_port = fulcrum_testkit::closed_port().port();
+    let listener = format!("HTTPS:{lb_port}:HTTP:8080:www");
+    cli.ok(&["lb", "create", "--name", "multi", "--listener", &listener])
+        .await;
+    let port = lb_port.to_string();
+    let on = |command: &'static str, cert: &'static str| {
+        [
+            "lb",
+            command,
+            "--name",
+            "multi",
+            "--port",
+            port.as_str(),
+            "--certificate",
+            cert,
+        ]
+    };
+    // By name and by ARN; adding one again changes nothing.
+    let out = cli.ok(&on("add-certificate", "api")).await;
+    assert!(out.contains("also serves api"), "{out}");
+    let api_arn = format!("{ARN_PREFIX}api");
+    let img_arn: &'static str = format!("{ARN_PREFIX}img").leak();
+    let added = cli.json(&on("add-certificate", img_arn)).await;
+    assert_eq!(
+        added["Certificates"],
+        serde_json::json!([{"CertificateArn": img_arn, "IsDefault": false}]),
+        "{added:#}"
+    );
+    cli.ok(&on("add-certificate", "api")).await;
+
+    let list = [
+        "lb",
+        "certificates",
+        "--name",
+        "multi",
+        "--port",
+        port.as_str(),
+    ];
+    let doc = cli.json(&list).await;
+    assert_eq!(
+        doc["Certificates"],
+        serde_json::json!([
+            {"CertificateArn": format!("{ARN_PREFIX}www"), "IsDefault": true},
+            {"CertificateArn": api_arn, "IsDefault": false},
+            {"CertificateArn": img_arn, "IsDefault": false},
+        ]),
+        "{doc:#}"
+    );
+    let text = cli.ok(&list).await;
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 4, "{text}");
+    assert!(lines[0].starts_with("CERTIFICATE"), "{text}");
+    assert!(
+        lines[1].contains(&format!("{ARN_PREFIX}www")) && lines[1].ends_with("default"),
+        "{text}"
+    );
+    assert!(lines[2].ends_with(&api_arn), "{text}");
+
+    // The listener's SSLCertificateId is still its default.
+    let d = cli.json(&["lb", "describe", "--name", "multi"]).await;
+    assert_eq!(
+        d["LoadBalancerDescriptions"][0]["ListenerDescriptions"][0]["Listener"]["SSLCertificateId"],
+        format!("{ARN_PREFIX}www"),
+        "{d:#}"
+    );
+
+    let out = cli.ok(&on("remove-certificate", "api")).await;
+    assert!(out.contains("no longer serves api"), "{out}");
+    let doc = cli.json(&list).await;
+    let arns: Vec<&str> = doc["Certificates"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["CertificateArn"].as_str().unwrap())
+        .collect();
+    assert_eq!(arns, [format!("{ARN_PREFIX}www").as_str(), img_arn]);
+
+    let err = cli
+        .fails_with(
+            &on("remove-certificate", "www"),
+            "InvalidConfigurationRequest",
+        )
+        .await;
+    assert!(
+        err.contains("SetLoadBalancerListenerSSLCertificate"),
+        "{err}"
+    );
+    cli.fails_with(&on("add-certificate", "nope"), "CertificateNotFound")
+        .await;
+    cli.fails_with(&["cert", "delete", "--name", "img"], "DeleteConflict")
+        .await;
+    cli.fails_with(
+        &["lb", "certificates", "--name", "multi", "--port", "1"],
+        "ListenerNotFound",
+    )
+    .await;
+    cli.fails_with(
+        &[
+            "lb",
+            "certificates",
+            "--name",
+            "nope",
+            "--port",
+            port.as_str(),
+        ],
+        "LoadBalancerNotFound",
+    )
+    .await;
+}

@@ -405,6 +405,108 @@ impl State {
         Ok(())
     }
 
+    /// The HTTPS or SSL listener of `name` on `port`: the one listener certificates go on.
+    pub fn tls_listener(&self, name: &str, port: u16) -> Result<&Listener, ModelError> {
+        let lb = self.load_balancer(name)?;
+        let listener = lb
+            .listener(port)
+            .ok_or_else(|| ModelError::ListenerNotFound {
+                lb: lb.name.to_string(),
+                port,
+            })?;
+        if !listener.protocol.is_tls() {
+            return Err(ModelError::InvalidConfiguration(format!(
+                "listener {port} is {}: only HTTPS and SSL listeners take certificates",
+                listener.protocol
+            )));
+        }
+        Ok(listener)
+    }
+
+    fn tls_listener_mut(&mut self, name: &str, port: u16) -> Result<&mut Listener, ModelError> {
+        self.tls_listener(name, port)?;
+        let lb = self.load_balancer_mut(name)?;
+        Ok(lb
+            .listeners
+            .iter_mut()
+            .find(|l| l.port == port)
+            .expect("found above"))
+    }
+
+    /// Adds certificates (by id) to a TLS listener's list, after those it has, for clients
+    /// whose SNI names them; one already in the list stays where it is (adding is idempotent).
+    pub fn add_listener_certificates(
+        &mut self,
+        name: &str,
+        port: u16,
+        cert_ids: &[String],
+    ) -> Result<(), ModelError> {
+        let listener = self.tls_listener(name, port)?;
+        if cert_ids.is_empty() {
+            return Err(validation(
+                "Certificates must name at least one certificate",
+            ));
+        }
+        if let Some(unknown) = cert_ids
+            .iter()
+            .find(|id| !self.certificates.contains_key(id.as_str()))
+        {
+            return Err(ModelError::CertificateNotFound(unknown.clone()));
+        }
+        let mut certificates = listener.certificates.clone();
+        for id in cert_ids {
+            if !certificates.contains(id) {
+                certificates.push(id.clone());
+            }
+        }
+        if certificates.len() > MAX_CERTIFICATES_PER_LISTENER {
+            return Err(ModelError::TooMany {
+                what: "certificates on a listener",
+                limit: MAX_CERTIFICATES_PER_LISTENER,
+            });
+        }
+        self.tls_listener_mut(name, port)?.certificates = certificates;
+        Ok(())
+    }
+
+    /// Removes certificates (by id) from a TLS listener's list; one not in the list is ignored.
+    /// The default certificate (the first) is never removed: it is replaced with
+    /// [`State::set_listener_certificate`].
+    pub fn remove_listener_certificates(
+        &mut self,
+        name: &str,
+        port: u16,
+        cert_ids: &[String],
+    ) -> Result<(), ModelError> {
+        let listener = self.tls_listener(name, port)?;
+        if cert_ids.is_empty() {
+            return Err(validation(
+                "Certificates must name at least one certificate",
+            ));
+        }
+        if let Some(unknown) = cert_ids
+            .iter()
+            .find(|id| !self.certificates.contains_key(id.as_str()))
+        {
+            return Err(ModelError::CertificateNotFound(unknown.clone()));
+        }
+        if let Some(default) = listener
+            .certificates
+            .first()
+            .filter(|d| cert_ids.contains(d))
+        {
+            let cert = &self.certificates[default.as_str()].name;
+            return Err(ModelError::InvalidConfiguration(format!(
+                "certificate {cert} is the default certificate of listener {port} and cannot be \
+                 removed; replace it with SetLoadBalancerListenerSSLCertificate"
+            )));
+        }
+        self.tls_listener_mut(name, port)?
+            .certificates
+            .retain(|c| !cert_ids.contains(c));
+        Ok(())
+    }
+
     pub fn create_policy(&mut self, name: &str, policy: Policy) -> Result<(), ModelError> {
         check_policy_name(&policy.name)?;
         policy.kind.validate()?;

@@ -373,3 +373,84 @@ fn certificates_rename_and_tag() {
     let many: Vec<Tag> = (0..50).map(|i| tag(&format!("k{i}"))).collect();
     refused(&mut s, "LimitExceeded", |s| s.tag_certificate("uno", &many));
 }
+
+#[test]
+fn listeners_carry_several_certificates() {
+    let mut s = state();
+    s.add_certificate(cert("C2", "two")).unwrap();
+    s.add_certificate(cert("C3", "three")).unwrap();
+    s.create_listeners("web", vec![https(443, "C1")]).unwrap();
+    let certs = |s: &State| {
+        s.load_balancer("web")
+            .unwrap()
+            .listener(443)
+            .unwrap()
+            .certificates
+            .clone()
+    };
+    let ids = |ids: &[&str]| ids.iter().map(|i| i.to_string()).collect::<Vec<_>>();
+
+    s.add_listener_certificates("web", 443, &ids(&["C2", "C3", "C2"]))
+        .unwrap();
+    assert_eq!(certs(&s), ["C1", "C2", "C3"]);
+    // Adding again (the default too) is idempotent and keeps the order.
+    s.add_listener_certificates("web", 443, &ids(&["C3", "C1"]))
+        .unwrap();
+    assert_eq!(certs(&s), ["C1", "C2", "C3"]);
+    // An identical listener is still the same listener with extra certificates.
+    s.create_listeners("web", vec![https(443, "C1")]).unwrap();
+    assert_eq!(certs(&s), ["C1", "C2", "C3"]);
+
+    for (code, port, list) in [
+        ("ListenerNotFound", 444, &["C2"][..]),
+        ("InvalidConfigurationRequest", 80, &["C2"][..]),
+        ("CertificateNotFound", 443, &["C2", "C9"][..]),
+        ("ValidationError", 443, &[][..]),
+    ] {
+        refused(&mut s, code, |s| {
+            s.add_listener_certificates("web", port, &ids(list))
+        });
+        refused(&mut s, code, |s| {
+            s.remove_listener_certificates("web", port, &ids(list))
+        });
+    }
+    refused(&mut s, "LoadBalancerNotFound", |s| {
+        s.add_listener_certificates("nope", 443, &ids(&["C2"]))
+    });
+    refused(&mut s, "LoadBalancerNotFound", |s| {
+        s.remove_listener_certificates("nope", 443, &ids(&["C2"]))
+    });
+    // The default is replaced, never removed, even alongside others.
+    refused(&mut s, "InvalidConfigurationRequest", |s| {
+        s.remove_listener_certificates("web", 443, &ids(&["C2", "C1"]))
+    });
+
+    // No certificate in the list can be deleted, wherever it stands.
+    for name in ["one", "two", "three"] {
+        refused(&mut s, "DeleteConflict", |s| s.delete_certificate(name));
+    }
+
+    s.remove_listener_certificates("web", 443, &ids(&["C2"]))
+        .unwrap();
+    assert_eq!(certs(&s), ["C1", "C3"]);
+    // Removing one that is not there is a no-op.
+    s.remove_listener_certificates("web", 443, &ids(&["C2"]))
+        .unwrap();
+    assert_eq!(certs(&s), ["C1", "C3"]);
+    s.delete_certificate("two").unwrap();
+    refused(&mut s, "DeleteConflict", |s| s.delete_certificate("three"));
+
+    // The quota counts the whole list.
+    for i in 0..MAX_CERTIFICATES_PER_LISTENER {
+        s.add_certificate(cert(&format!("X{i}"), &format!("x{i}")))
+            .unwrap();
+    }
+    let many: Vec<String> = (0..MAX_CERTIFICATES_PER_LISTENER - 2)
+        .map(|i| format!("X{i}"))
+        .collect();
+    s.add_listener_certificates("web", 443, &many).unwrap();
+    assert_eq!(certs(&s).len(), MAX_CERTIFICATES_PER_LISTENER);
+    refused(&mut s, "LimitExceeded", |s| {
+        s.add_listener_certificates("web", 443, &ids(&["X98"]))
+    });
+}

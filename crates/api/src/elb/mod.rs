@@ -5,6 +5,7 @@ mod attributes;
 mod describe;
 mod instances;
 mod inventory;
+mod listener_certificates;
 mod listeners;
 mod load_balancers;
 mod placement;
@@ -63,6 +64,10 @@ pub(crate) fn dispatch(call: &Call<'_>, action: &str) -> Result<String, ApiError
         "PutInventoryInstance" => inventory::put(call),
         "DeleteInventoryInstance" => inventory::delete(call),
         "DescribeInventory" => inventory::describe(call),
+        // fulcrum's own: several certificates on one TLS listener (as ELBv2's actions).
+        "AddListenerCertificates" => listener_certificates::add(call),
+        "RemoveListenerCertificates" => listener_certificates::remove(call),
+        "DescribeListenerCertificates" => listener_certificates::describe(call),
         _ => Err(ApiError::new(
             "InvalidAction",
             format!("Could not find operation {action} for version {VERSION}"),

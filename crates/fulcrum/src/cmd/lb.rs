@@ -68,6 +68,39 @@ enum LbCommand {
         #[arg(long)]
         cert: String,
     },
+    /// Add a certificate to an HTTPS or SSL listener, served to clients whose SNI matches its
+    /// names (the listener's first certificate stays the default). Adding one already there
+    /// changes nothing.
+    AddCertificate {
+        #[arg(long)]
+        name: String,
+        /// The listener's port.
+        #[arg(long)]
+        port: u16,
+        /// The certificate's name or ARN.
+        #[arg(long, visible_alias = "cert")]
+        certificate: String,
+    },
+    /// Remove a certificate from an HTTPS or SSL listener (not its default: replace that with
+    /// set-certificate). New handshakes stop getting it at once.
+    RemoveCertificate {
+        #[arg(long)]
+        name: String,
+        /// The listener's port.
+        #[arg(long)]
+        port: u16,
+        /// The certificate's name or ARN.
+        #[arg(long, visible_alias = "cert")]
+        certificate: String,
+    },
+    /// List the certificates of an HTTPS or SSL listener, the default first.
+    Certificates {
+        #[arg(long)]
+        name: String,
+        /// The listener's port.
+        #[arg(long)]
+        port: u16,
+    },
     /// Register instances (inventory ids or IP addresses) with a load balancer.
     Register {
         #[arg(long)]
@@ -205,6 +238,53 @@ async fn exec(c: &Client, command: LbCommand) -> anyhow::Result<()> {
                 format!("{name}: the listener on port {port} now serves {cert}.")
             });
         }
+        LbCommand::AddCertificate {
+            name,
+            port,
+            certificate,
+        } => {
+            let r = certificates_call(c, "AddListenerCertificates", &name, port, &certificate)
+                .await
+                .map(with_booleans)?;
+            print(c, &r, |_| {
+                format!("{name}: the listener on port {port} also serves {certificate}.")
+            });
+        }
+        LbCommand::RemoveCertificate {
+            name,
+            port,
+            certificate,
+        } => {
+            let r = certificates_call(c, "RemoveListenerCertificates", &name, port, &certificate)
+                .await?;
+            print(c, &r, |_| {
+                format!("{name}: the listener on port {port} no longer serves {certificate}.")
+            });
+        }
+        LbCommand::Certificates { name, port } => {
+            let mut p = Params::default();
+            p.set("LoadBalancerName", &name)
+                .set("LoadBalancerPort", port);
+            let r = with_booleans(c.call(ELB, "DescribeListenerCertificates", &p.0).await?);
+            print(c, &r, |r| {
+                let rows: Vec<_> = items(r, "Certificates")
+                    .iter()
+                    .map(|cert| {
+                        let default = if cert["IsDefault"] == Value::Bool(true) {
+                            "default"
+                        } else {
+                            ""
+                        };
+                        vec![field(cert, "CertificateArn"), default.to_owned()]
+                    })
+                    .collect();
+                table(
+                    &["CERTIFICATE", "DEFAULT"],
+                    &rows,
+                    &format!("The listener on port {port} has no certificates."),
+                )
+            });
+        }
         LbCommand::Register { name, instances } => {
             instances_call(c, "RegisterInstancesWithLoadBalancer", &name, &instances).await?;
         }
@@ -260,6 +340,43 @@ async fn instances_call(
         }
     });
     Ok(())
+}
+
+/// Add or remove one certificate of a listener.
+async fn certificates_call(
+    c: &Client,
+    action: &str,
+    name: &str,
+    port: u16,
+    certificate: &str,
+) -> anyhow::Result<Value> {
+    let mut p = Params::default();
+    p.set("LoadBalancerName", name)
+        .set("LoadBalancerPort", port)
+        // The API takes a certificate's name or id here too.
+        .set("Certificates.member.1.CertificateArn", certificate);
+    c.call(ELB, action, &p.0).await
+}
+
+/// `Certificates` as JSON shows them: a list (also when empty), `IsDefault` a boolean.
+fn with_booleans(mut r: Value) -> Value {
+    if let Value::Object(o) = &mut r {
+        let list = o
+            .entry("Certificates")
+            .or_insert_with(|| Value::Array(Vec::new()));
+        if !list.is_array() {
+            *list = Value::Array(Vec::new());
+        }
+        for cert in list.as_array_mut().into_iter().flatten() {
+            if let Some(b) = cert["IsDefault"]
+                .as_str()
+                .and_then(|t| t.parse::<bool>().ok())
+            {
+                cert["IsDefault"] = Value::Bool(b);
+            }
+        }
+    }
+    r
 }
 
 /// One load balancer by name, or all of them page after page.
