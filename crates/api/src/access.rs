@@ -57,6 +57,7 @@ const RESOURCE_LISTS: &[&str] = &[
     "PolicyNames",
     "Listeners",
     "LoadBalancerPorts",
+    "Certificates",
 ];
 
 /// The resources a call names, as `Name=value` pairs for the audit line.
@@ -68,6 +69,9 @@ pub(crate) fn resources(params: &Params) -> String {
     for list in RESOURCE_LISTS {
         let values = match *list {
             "Instances" => params.member_field(list, "InstanceId").unwrap_or_default(),
+            "Certificates" => params
+                .member_field(list, "CertificateArn")
+                .unwrap_or_default(),
             "Listeners" => params
                 .member_field(list, "LoadBalancerPort")
                 .unwrap_or_default(),

@@ -34,8 +34,17 @@ impl Default for ApiLimits {
     }
 }
 
-/// Serves the API on `listener` until the task is dropped.
-pub async fn serve_api(listener: Arc<TcpListener>, ctx: Arc<Api>, limits: ApiLimits) {
+/// A client that has not finished its TLS handshake with the API by then is disconnected.
+const API_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Serves the API on `listener` until the task is dropped; over TLS with `tls`.
+pub async fn serve_api(
+    listener: Arc<TcpListener>,
+    ctx: Arc<Api>,
+    limits: ApiLimits,
+    tls: Option<Arc<rustls::ServerConfig>>,
+) {
+    let acceptor = tls.map(tokio_rustls::TlsAcceptor::from);
     let open = Arc::new(Semaphore::new(limits.max_connections));
     loop {
         let (stream, client) = match listener.accept().await {
@@ -53,27 +62,43 @@ pub async fn serve_api(listener: Arc<TcpListener>, ctx: Arc<Api>, limits: ApiLim
         };
         let ctx = Arc::clone(&ctx);
         let header_read_timeout = limits.header_read_timeout;
+        let acceptor = acceptor.clone();
         tokio::spawn(async move {
             let _permit = permit;
-            let service = service_fn(move |req| handle(Arc::clone(&ctx), req));
-            let mut builder = auto::Builder::new(TokioExecutor::new());
-            // Between keep-alive requests too: the API has no long-lived clients to keep.
-            builder
-                .http1()
-                .timer(TokioTimer::new())
-                .header_read_timeout(header_read_timeout);
-            builder
-                .http2()
-                .timer(TokioTimer::new())
-                .max_concurrent_streams(32);
-            // A client that never sends anything is cut as well.
-            let serve = builder.serve_connection(TokioIo::new(stream), service);
-            match tokio::time::timeout(API_CONNECTION_LIMIT, serve).await {
-                Ok(Err(e)) => tracing::debug!(error = %e, "API connection ended"),
-                Err(_) => tracing::debug!("API connection open too long: closed"),
-                Ok(Ok(())) => {}
+            let Some(acceptor) = acceptor else {
+                return serve_connection(TokioIo::new(stream), ctx, header_read_timeout).await;
+            };
+            match tokio::time::timeout(API_HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
+                Ok(Ok(tls)) => serve_connection(TokioIo::new(tls), ctx, header_read_timeout).await,
+                Ok(Err(e)) => tracing::debug!(%client, error = %e, "API TLS handshake failed"),
+                Err(_) => tracing::debug!(%client, "API TLS handshake timed out"),
             }
         });
+    }
+}
+
+/// Serves one API connection (HTTP/1.1 or HTTP/2).
+async fn serve_connection<IO>(io: TokioIo<IO>, ctx: Arc<Api>, header_read_timeout: Duration)
+where
+    IO: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let service = service_fn(move |req| handle(Arc::clone(&ctx), req));
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    // Between keep-alive requests too: the API has no long-lived clients to keep.
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(header_read_timeout);
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .max_concurrent_streams(32);
+    // A client that never sends anything is cut as well.
+    let serve = builder.serve_connection(io, service);
+    match tokio::time::timeout(API_CONNECTION_LIMIT, serve).await {
+        Ok(Err(e)) => tracing::debug!(error = %e, "API connection ended"),
+        Err(_) => tracing::debug!("API connection open too long: closed"),
+        Ok(Ok(())) => {}
     }
 }
 

@@ -2,6 +2,7 @@
 
 #![forbid(unsafe_code)]
 
+mod api_tls;
 mod client;
 mod cmd;
 mod credentials;

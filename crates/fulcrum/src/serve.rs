@@ -13,6 +13,8 @@ use anyhow::{bail, Context};
 use clap::Args;
 use fulcrum_api::{Api, ApiLimits, Pause};
 use fulcrum_proxy::{DataPlane, DataPlaneConfig, Limits, StickinessKey};
+
+use crate::api_tls::ApiTlsMode;
 use fulcrum_store::Store;
 use tokio::net::UnixStream;
 use tokio::signal::unix::{signal, SignalKind};
@@ -27,6 +29,18 @@ pub struct ServeArgs {
     /// Address of the control API, the console and /healthz.
     #[arg(long, default_value = "127.0.0.1:9900")]
     pub api: SocketAddr,
+    /// TLS for the API: `auto` is plain HTTP on loopback and TLS anywhere else (self-signed,
+    /// its CA written to DIR/api-ca.pem, unless --api-tls-cert is given); `self-signed` is TLS
+    /// on loopback too; `off` is plain HTTP, refused off loopback.
+    #[arg(long, value_enum, default_value_t = ApiTlsMode::Auto)]
+    pub api_tls: ApiTlsMode,
+    /// The API's certificate: a PEM file (with --api-tls-key), or the name of a certificate
+    /// uploaded to fulcrum.
+    #[arg(long)]
+    pub api_tls_cert: Option<String>,
+    /// The private key (PEM file) of --api-tls-cert.
+    #[arg(long)]
+    pub api_tls_key: Option<PathBuf>,
     /// Address that load balancer listeners bind to, at each listener's port; repeatable (an
     /// IPv4 and an IPv6 address, say). `::` alone is dual-stack.
     #[arg(long, default_value = "0.0.0.0")]
@@ -161,6 +175,12 @@ async fn serve(args: ServeArgs, open_files: u64) -> anyhow::Result<()> {
     };
     tokio::pin!(stop);
 
+    crate::api_tls::refuse_plain(
+        args.api,
+        args.api_tls,
+        args.api_tls_cert.as_deref(),
+        &args.data_dir,
+    )?;
     // A node already serving on this data dir hands its sockets over before the store is read,
     // so that no API call lands in it once this process has read the state.
     let mut takeover = tokio::select! {
@@ -180,18 +200,29 @@ async fn serve(args: ServeArgs, open_files: u64) -> anyhow::Result<()> {
         Store::open(&args.data_dir)
             .with_context(|| format!("cannot open the store in {}", args.data_dir.display()))?,
     );
+    let api_tls = crate::api_tls::configure(
+        args.api,
+        args.api_tls,
+        args.api_tls_cert.as_deref(),
+        args.api_tls_key.as_deref(),
+        &store,
+        &args.data_dir,
+    )?;
+    let (endpoint, ca_option) =
+        crate::api_tls::endpoint(args.api, api_tls.is_some(), &args.data_dir);
     if let Some(path) = crate::credentials::ensure_admin_key(&store, &args.data_dir, &args.region)?
     {
         println!(
             "Admin credentials written to {} (profile [{}]). Use them with:\n  \
              export AWS_SHARED_CREDENTIALS_FILE={} AWS_PROFILE={}\n  \
-             aws --endpoint-url http://{} elb describe-load-balancers",
+             aws --endpoint-url {endpoint}{ca_option} elb describe-load-balancers",
             path.display(),
             crate::credentials::PROFILE,
             path.display(),
             crate::credentials::PROFILE,
-            args.api
         );
+    } else if api_tls.is_some() {
+        tracing::info!("the API speaks TLS: aws --endpoint-url {endpoint}{ca_option} ...");
     }
 
     // Created after the sockets came: it reads the health the old process saved just before.
@@ -219,6 +250,7 @@ async fn serve(args: ServeArgs, open_files: u64) -> anyhow::Result<()> {
             header_read_timeout: Duration::from_secs(args.header_read_timeout),
             max_connections: args.api_max_connections,
         },
+        tls: api_tls.clone(),
         task: None,
     };
     api.start();
@@ -382,6 +414,7 @@ struct ApiServer {
     listener: Arc<tokio::net::TcpListener>,
     ctx: Arc<Api>,
     limits: ApiLimits,
+    tls: Option<Arc<rustls::ServerConfig>>,
     task: Option<tokio::task::JoinHandle<()>>,
 }
 
@@ -391,6 +424,7 @@ impl ApiServer {
             Arc::clone(&self.listener),
             Arc::clone(&self.ctx),
             self.limits.clone(),
+            self.tls.clone(),
         )));
     }
 

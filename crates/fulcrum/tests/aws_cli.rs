@@ -28,10 +28,15 @@ fn aws_cli() -> PathBuf {
 
 /// Runs `aws --endpoint-url ... ARGS` as the node's admin and returns its JSON output.
 async fn aws(node: &Fulcrum, args: &[&str]) -> Result<Value, String> {
+    aws_at(node, &format!("http://{}", node.api.unwrap()), args).await
+}
+
+/// The same against `endpoint` (extra CLI options such as `--ca-bundle` go in `args`).
+async fn aws_at(node: &Fulcrum, endpoint: &str, args: &[&str]) -> Result<Value, String> {
     let dir = node.data_dir.as_ref().unwrap();
     let run = tokio::process::Command::new(aws_cli())
         .arg("--endpoint-url")
-        .arg(format!("http://{}", node.api.unwrap()))
+        .arg(endpoint)
         .args(["--output", "json"])
         .args(args)
         .env("AWS_SHARED_CREDENTIALS_FILE", dir.join("credentials"))
@@ -235,5 +240,129 @@ async fn ec2_describe_network_interfaces_is_answered_in_ec2s_shape() {
         .await
         .expect_err("describe-instances is not fulcrum's");
     assert!(refused.contains("(InvalidAction)"), "{refused}");
+    node.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_api_over_tls_with_its_generated_ca_for_the_aws_cli_and_fulcrum() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut node = Serve::new(dir.path(), bind_address())
+        .args(&["--api-tls", "self-signed"])
+        .spawn();
+    let api = node.api.unwrap();
+    let ca = dir.path().join("api-ca.pem");
+    let started = node
+        .wait_stdout("the aws CLI line", |l| l.contains("--ca-bundle"))
+        .await;
+    assert!(
+        started.contains(&format!("https://{api}")) && started.contains(ca.to_str().unwrap()),
+        "{started}"
+    );
+    let tls = fulcrum_testkit::client_tls_config(&std::fs::read_to_string(&ca).unwrap(), &[]);
+    fulcrum_testkit::eventually("/healthz 200 over TLS", Duration::from_secs(20), || {
+        let tls = tls.clone();
+        async move {
+            fulcrum_testkit::https_get(api, "localhost", tls, "/healthz", &[])
+                .await
+                .is_ok_and(|r| r.status == 200)
+        }
+    })
+    .await;
+    // Plain HTTP gets nothing from it.
+    assert!(
+        fulcrum_testkit::http_get(api, "/healthz", &[])
+            .await
+            .map_or(true, |r| r.status != 200),
+        "the TLS API answered plain HTTP"
+    );
+
+    // The aws CLI, trusting the generated CA: a private key crosses the API, encrypted.
+    let endpoint = format!("https://{api}");
+    let ca_arg = ca.to_str().unwrap();
+    let ca_test = TestCa::new("tls api test CA");
+    let (cert, key) = ca_test.issue(&["tls.example.test"]);
+    let files = tempfile::tempdir().unwrap();
+    std::fs::write(files.path().join("cert.pem"), &cert).unwrap();
+    std::fs::write(files.path().join("key.pem"), &key).unwrap();
+    let file_arg = |name: &str| format!("file://{}", files.path().join(name).display());
+    let uploaded = aws_at(
+        &node,
+        &endpoint,
+        &[
+            "--ca-bundle",
+            ca_arg,
+            "iam",
+            "upload-server-certificate",
+            "--server-certificate-name",
+            "over-tls",
+            "--certificate-body",
+            &file_arg("cert.pem"),
+            "--private-key",
+            &file_arg("key.pem"),
+        ],
+    )
+    .await
+    .expect("upload over TLS");
+    assert_eq!(
+        uploaded["ServerCertificateMetadata"]["ServerCertificateName"],
+        "over-tls"
+    );
+    // The Rust SDK, trusting the same CA.
+    let (key_id, secret) = node.credentials();
+    let trust = aws_smithy_http_client::tls::TlsContext::builder()
+        .with_trust_store(
+            aws_smithy_http_client::tls::TrustStore::empty()
+                .with_pem_certificate(std::fs::read(&ca).unwrap()),
+        )
+        .build()
+        .unwrap();
+    let http = aws_smithy_http_client::Builder::new()
+        .tls_provider(aws_smithy_http_client::tls::Provider::Rustls(
+            aws_smithy_http_client::tls::rustls_provider::CryptoMode::AwsLc,
+        ))
+        .tls_context(trust)
+        .build_https();
+    let elb = aws_sdk_elasticloadbalancing::Client::from_conf(
+        aws_sdk_elasticloadbalancing::Config::builder()
+            .endpoint_url(&endpoint)
+            .region(aws_sdk_elasticloadbalancing::config::Region::new(
+                "us-east-1",
+            ))
+            .credentials_provider(aws_credential_types::Credentials::new(
+                key_id, secret, None, None, "fulcrum",
+            ))
+            .behavior_version(aws_sdk_elasticloadbalancing::config::BehaviorVersion::latest())
+            .http_client(http)
+            .build(),
+    );
+    elb.describe_load_balancers()
+        .send()
+        .await
+        .expect("the Rust SDK over TLS");
+    // Without the CA, the aws CLI refuses the certificate.
+    let refused = aws_at(&node, &endpoint, &["elb", "describe-load-balancers"]).await;
+    assert!(refused.is_err(), "the aws CLI trusted an unknown CA");
+
+    // The fulcrum CLI trusts the same file.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_fulcrum"))
+        .args([
+            "cert",
+            "list",
+            "--endpoint",
+            &endpoint,
+            "--ca-bundle",
+            ca_arg,
+        ])
+        .arg("--credentials")
+        .arg(dir.path().join("credentials"))
+        .env_remove("AWS_CA_BUNDLE")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && stdout.contains("over-tls"),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     node.stop().await;
 }

@@ -853,3 +853,28 @@ async fn scoped_keys_from_the_cli_and_the_offline_way_back_in() {
     assert_eq!(listed.matches("admin").count(), 2, "{listed}");
     node.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_plaintext_api_off_loopback_is_refused_saying_why_and_how() {
+    let dir = tempfile::tempdir().unwrap();
+    let data_dir = dir.path().join("data");
+    let mut node = Fulcrum::spawn(&[
+        OsStr::new("serve"),
+        OsStr::new("--data-dir"),
+        data_dir.as_os_str(),
+        OsStr::new("--api"),
+        OsStr::new("0.0.0.0:0"),
+        OsStr::new("--api-tls"),
+        OsStr::new("off"),
+    ]);
+    let status = node.wait_exit(EXIT_TIMEOUT).await;
+    let stderr = node.stderr.read_to_end(EXIT_TIMEOUT).await;
+    assert!(!status.success(), "exit status {status}");
+    assert!(
+        stderr.contains("refusing plain HTTP")
+            && stderr.contains("private keys")
+            && stderr.contains("--api-tls-cert"),
+        "the message should say why and how:\n{stderr}"
+    );
+    assert!(!data_dir.join("fulcrum.db").exists(), "nothing started");
+}

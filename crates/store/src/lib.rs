@@ -9,9 +9,9 @@
 mod access_keys;
 mod error;
 mod master_key;
+mod node_secrets;
 mod seal;
 mod sqlite;
-mod stickiness_key;
 
 use std::fmt;
 use std::fs::{self, DirBuilder};
@@ -26,8 +26,8 @@ use tokio::sync::watch;
 pub use access_keys::{AccessKeyInfo, KeyScope, Revocation};
 pub use error::StoreError;
 pub use master_key::{MasterKey, MASTER_KEY_ENV, MASTER_KEY_FILE};
+pub use node_secrets::{API_CA_KEY, STICKINESS_KEY, STICKINESS_KEY_LEN};
 pub use sqlite::DB_FILE;
-pub use stickiness_key::STICKINESS_KEY_LEN;
 
 use seal::Sealer;
 

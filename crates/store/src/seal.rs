@@ -22,8 +22,8 @@ pub(crate) enum Purpose {
     /// A known value sealed when the database is created, so a wrong master key is detected at
     /// open time even before any certificate exists.
     KeyCheck,
-    /// The key of the stickiness cookies' MAC.
-    StickinessKey,
+    /// A secret of the node itself (see `node_secrets`).
+    NodeSecret,
 }
 
 impl Purpose {
@@ -32,7 +32,7 @@ impl Purpose {
             Purpose::CertificateKey => b"cert:",
             Purpose::AccessKeySecret => b"access-key:",
             Purpose::KeyCheck => b"key-check:",
-            Purpose::StickinessKey => b"stickiness-key:",
+            Purpose::NodeSecret => b"node-secret:",
         };
         [prefix, id.as_bytes()].concat()
     }

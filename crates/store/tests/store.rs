@@ -506,8 +506,9 @@ fn the_stickiness_key_is_drawn_once_kept_sealed_and_needs_the_master_key() {
         let a = store.stickiness_key().unwrap();
         let b = store.stickiness_key().unwrap();
         assert_eq!(*a, *b, "drawn once");
-        assert_ne!(*a, [0u8; 32]);
-        *a
+        assert_eq!(a.len(), 32);
+        assert_ne!(a[..], [0u8; 32]);
+        a.to_vec()
     };
     // Another process on the same data dir (a restart, an upgrade) gets the same key.
     let store = Store::open_with_key(dir.path(), key()).unwrap();
@@ -519,7 +520,7 @@ fn the_stickiness_key_is_drawn_once_kept_sealed_and_needs_the_master_key() {
         disk.extend(fs::read(entry.unwrap().path()).unwrap());
     }
     assert!(
-        !disk.windows(first.len()).any(|w| w == first),
+        !disk.windows(first.len()).any(|w| w == &first[..]),
         "the stickiness key is on disk in plain text"
     );
 }

@@ -37,7 +37,7 @@ const MAX_ANSWER: usize = 64 << 20;
 /// The options of every client command: where the API is, who signs, how to print.
 #[derive(Args, Debug, Clone)]
 pub struct ClientArgs {
-    /// The fulcrum API to talk to (http only).
+    /// The fulcrum API to talk to: http:// on loopback, https:// elsewhere.
     #[arg(
         long,
         global = true,
@@ -65,6 +65,10 @@ pub struct ClientArgs {
     /// $FULCRUM_DATA_DIR/credentials, else ./fulcrum-data/credentials.
     #[arg(long, global = true, env = "AWS_SHARED_CREDENTIALS_FILE")]
     pub credentials: Option<std::path::PathBuf>,
+    /// The CA to trust for an https:// endpoint; defaults to the `api-ca.pem` that `serve`
+    /// writes beside the credentials ($FULCRUM_DATA_DIR, else ./fulcrum-data).
+    #[arg(long, global = true, env = "AWS_CA_BUNDLE")]
+    pub ca_bundle: Option<std::path::PathBuf>,
     /// The profile of the credentials file to use.
     #[arg(long, global = true, default_value = credentials::PROFILE)]
     pub profile: String,
@@ -104,6 +108,8 @@ impl std::error::Error for ApiError {}
 /// A connection to the API, ready to sign calls.
 pub struct Client {
     endpoint: Uri,
+    /// For an https:// endpoint.
+    tls: Option<tokio_rustls::TlsConnector>,
     /// The endpoint as the operator gave it, for messages.
     shown: String,
     region: String,
@@ -117,17 +123,14 @@ impl Client {
             .endpoint
             .parse()
             .with_context(|| format!("--endpoint '{}' is not a URL", args.endpoint))?;
-        match endpoint.scheme_str() {
-            Some("http") => {}
-            Some("https") => bail!(
-                "--endpoint {}: https endpoints are not supported yet; use http://",
-                args.endpoint
-            ),
+        let tls = match endpoint.scheme_str() {
+            Some("http") => None,
+            Some("https") => Some(tls_config(args)?),
             _ => bail!(
-                "--endpoint '{}' must look like http://HOST:PORT",
+                "--endpoint '{}' must look like http://HOST:PORT or https://HOST:PORT",
                 args.endpoint
             ),
-        }
+        };
         if endpoint.host().is_none() {
             bail!("--endpoint '{}' has no host", args.endpoint);
         }
@@ -140,6 +143,7 @@ impl Client {
             .unwrap_or_else(|| "us-east-1".to_owned());
         Ok(Client {
             endpoint,
+            tls,
             shown: args.endpoint.clone(),
             region,
             credentials,
@@ -192,7 +196,9 @@ impl Client {
         form: String,
     ) -> anyhow::Result<(http::StatusCode, Bytes)> {
         let authority = self.endpoint.authority().expect("checked in new");
-        let port = authority.port_u16().unwrap_or(80);
+        let port = authority
+            .port_u16()
+            .unwrap_or(if self.tls.is_some() { 443 } else { 80 });
         let host = authority
             .host()
             .trim_start_matches('[')
@@ -209,13 +215,32 @@ impl Client {
             .map_err(|_| anyhow::anyhow!("connecting timed out after {CONNECT_TIMEOUT:?}"))
             .and_then(|r| r.map_err(anyhow::Error::from))
             .with_context(unreachable)?;
-        let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
-            .await
-            .with_context(unreachable)?;
-        let conn = tokio::spawn(conn);
+        let (mut sender, conn) = match &self.tls {
+            None => {
+                let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+                    .await
+                    .with_context(unreachable)?;
+                (sender, tokio::spawn(async move { conn.await.map(|_| ()) }))
+            }
+            Some(connector) => {
+                let name = rustls::pki_types::ServerName::try_from(host.to_owned())
+                    .with_context(|| format!("--endpoint {}: not a TLS server name", self.shown))?;
+                let tls = connector.connect(name, stream).await.with_context(|| {
+                    format!(
+                        "TLS with the fulcrum API at {} failed (is --ca-bundle the CA of its \
+                         certificate?)",
+                        self.shown
+                    )
+                })?;
+                let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tls))
+                    .await
+                    .with_context(unreachable)?;
+                (sender, tokio::spawn(async move { conn.await.map(|_| ()) }))
+            }
+        };
 
         let uri = Uri::builder()
-            .scheme("http")
+            .scheme(if self.tls.is_some() { "https" } else { "http" })
             .authority(authority.clone())
             .path_and_query("/")
             .build()?;
@@ -252,6 +277,42 @@ impl Client {
         conn.abort();
         Ok((status, body))
     }
+}
+
+/// TLS to an https:// endpoint, trusting the CA of --ca-bundle (or the one `serve` wrote).
+fn tls_config(args: &ClientArgs) -> anyhow::Result<tokio_rustls::TlsConnector> {
+    let path = args.ca_bundle.clone().unwrap_or_else(|| {
+        std::env::var_os("FULCRUM_DATA_DIR")
+            .map(std::path::PathBuf::from)
+            .unwrap_or_else(|| std::path::PathBuf::from("./fulcrum-data"))
+            .join("api-ca.pem")
+    });
+    let pem = std::fs::read(&path).with_context(|| {
+        format!(
+            "an https:// endpoint needs the CA to trust: cannot read {} (--ca-bundle or \
+             AWS_CA_BUNDLE)",
+            path.display()
+        )
+    })?;
+    let mut roots = rustls::RootCertStore::empty();
+    use rustls::pki_types::pem::PemObject;
+    for cert in rustls::pki_types::CertificateDer::pem_slice_iter(&pem) {
+        let cert = cert.with_context(|| format!("{} is not PEM", path.display()))?;
+        roots
+            .add(cert)
+            .with_context(|| format!("{} holds a certificate rustls refuses", path.display()))?;
+    }
+    if roots.is_empty() {
+        bail!("{} holds no certificate", path.display());
+    }
+    let config = rustls::ClientConfig::builder_with_provider(fulcrum_tls::crypto_provider())
+        .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
+        .context("rustls refused TLS 1.2 and 1.3")?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    Ok(tokio_rustls::TlsConnector::from(std::sync::Arc::new(
+        config,
+    )))
 }
 
 /// Percent-encodes everything but RFC 3986's unreserved characters, as SigV4 and the Query
