@@ -153,49 +153,7 @@ impl Node {
     /// with the admin key by the SDK's SigV4 signer for `service` ("elasticloadbalancing" or
     /// "iam"); returns the raw answer.
     async fn signed_call(&self, service: &str, form: &[(&str, &str)]) -> fulcrum_testkit::Reply {
-        use aws_sigv4::http_request::{sign, SignableBody, SignableRequest, SigningSettings};
-        let form = form
-            .iter()
-            .map(|(k, v)| format!("{}={}", url_encode(k), url_encode(v)))
-            .collect::<Vec<_>>()
-            .join("&");
-        let api = self.api();
-        let host = api.to_string();
-        let url = format!("http://{host}/");
-        let content_type = "application/x-www-form-urlencoded; charset=utf-8";
-        let identity = Credentials::new(&self.key_id, &self.secret, None, None, "fulcrum").into();
-        let params = aws_sigv4::sign::v4::SigningParams::builder()
-            .identity(&identity)
-            .region("us-east-1")
-            .name(service)
-            .time(SystemTime::now())
-            .settings(SigningSettings::default())
-            .build()
-            .expect("signing params")
-            .into();
-        let headers = [("content-type", content_type), ("host", host.as_str())];
-        let signable = SignableRequest::new(
-            "POST",
-            url.as_str(),
-            headers.iter().copied(),
-            SignableBody::Bytes(form.as_bytes()),
-        )
-        .expect("signable request");
-        let (instructions, _) = sign(signable, &params).expect("sign").into_parts();
-        let mut req = http::Request::builder()
-            .method(http::Method::POST)
-            .uri("/")
-            .header("content-type", content_type)
-            .header("host", &host)
-            .body(http_body_util::Full::new(bytes::Bytes::from(form)))
-            .expect("request");
-        instructions.apply_to_request_http1x(&mut req);
-        Conn::http(api)
-            .await
-            .expect("connect to the API")
-            .request(req)
-            .await
-            .expect("a signed call")
+        common::signed_call(self.api(), (&self.key_id, &self.secret), service, form).await
     }
 
     /// One of fulcrum's listener-certificate actions on `lb`:`port` with `certs` (ARNs).
@@ -546,17 +504,6 @@ async fn raw_post(api: SocketAddr, body: &str) -> fulcrum_testkit::Reply {
 }
 
 /// Query-string encoding (RFC 3986 unreserved characters stay).
-fn url_encode(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
-}
-
 /// Accepts any server certificate: the tests compare the leaf itself, also when it is the
 /// default certificate served for a name it does not hold.
 #[derive(Debug)]

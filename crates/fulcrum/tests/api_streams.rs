@@ -113,48 +113,9 @@ impl Node {
             ("ServerCertificateName", name),
             ("CertificateBody", body),
             ("PrivateKey", key),
-        ]
-        .iter()
-        .map(|(k, v)| format!("{}={}", url_encode(k), url_encode(v)))
-        .collect::<Vec<_>>()
-        .join("&");
-        let api = self.api();
-        let host = api.to_string();
-        let url = format!("http://{host}/");
-        let content_type = "application/x-www-form-urlencoded; charset=utf-8";
-        let identity = Credentials::new(&self.key_id, &self.secret, None, None, "fulcrum").into();
-        let params = aws_sigv4::sign::v4::SigningParams::builder()
-            .identity(&identity)
-            .region(REGION)
-            .name("iam")
-            .time(SystemTime::now())
-            .settings(SigningSettings::default())
-            .build()
-            .expect("signing params")
-            .into();
-        let headers = [("content-type", content_type), ("host", host.as_str())];
-        let signable = SignableRequest::new(
-            "POST",
-            url.as_str(),
-            headers.iter().copied(),
-            SignableBody::Bytes(form.as_bytes()),
-        )
-        .expect("signable request");
-        let (instructions, _) = sign(signable, &params).expect("sign").into_parts();
-        let mut req = http::Request::builder()
-            .method(Method::POST)
-            .uri("/")
-            .header("content-type", content_type)
-            .header("host", &host)
-            .body(Full::new(Bytes::from(form)))
-            .expect("request");
-        instructions.apply_to_request_http1x(&mut req);
-        let reply = Conn::http(api)
-            .await
-            .expect("connect to the API")
-            .request(req)
-            .await
-            .expect("UploadServerCertificate");
+        ];
+        let reply =
+            common::signed_call(self.api(), (&self.key_id, &self.secret), "iam", &form).await;
         assert_eq!(
             reply.status,
             200,
@@ -374,18 +335,6 @@ fn show_states(states: &[InstanceState]) -> String {
 }
 
 /// Percent-encoding for a form body: everything but RFC 3986's unreserved characters.
-fn url_encode(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() * 3);
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
-            out.push(char::from(b));
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
-}
-
 /// The text of the first `<tag>` element in `xml`.
 fn xml_text<'x>(xml: &'x str, tag: &str) -> Option<&'x str> {
     let open = format!("<{tag}>");

@@ -549,3 +549,70 @@ where
         ),
     }
 }
+
+/// Percent-encodes everything but RFC 3986's unreserved characters (form values, SigV4).
+pub fn url_encode(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() * 3);
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// A Query call the SDKs have no operation for (fulcrum's own actions, or a raw IAM call),
+/// signed by the SDK's own SigV4 signer for `service` ("elasticloadbalancing" or "iam") with
+/// `key_id`/`secret`; returns the raw answer.
+pub async fn signed_call(
+    api: SocketAddr,
+    (key_id, secret): (&str, &str),
+    service: &str,
+    form: &[(&str, &str)],
+) -> Reply {
+    use aws_sigv4::http_request::{sign, SignableBody, SignableRequest, SigningSettings};
+    let form = form
+        .iter()
+        .map(|(k, v)| format!("{}={}", url_encode(k), url_encode(v)))
+        .collect::<Vec<_>>()
+        .join("&");
+    let host = api.to_string();
+    let url = format!("http://{host}/");
+    let content_type = "application/x-www-form-urlencoded; charset=utf-8";
+    let identity =
+        aws_credential_types::Credentials::new(key_id, secret, None, None, "fulcrum").into();
+    let params = aws_sigv4::sign::v4::SigningParams::builder()
+        .identity(&identity)
+        .region("us-east-1")
+        .name(service)
+        .time(std::time::SystemTime::now())
+        .settings(SigningSettings::default())
+        .build()
+        .expect("signing params")
+        .into();
+    let headers = [("content-type", content_type), ("host", host.as_str())];
+    let signable = SignableRequest::new(
+        "POST",
+        url.as_str(),
+        headers.iter().copied(),
+        SignableBody::Bytes(form.as_bytes()),
+    )
+    .expect("signable request");
+    let (instructions, _) = sign(signable, &params).expect("sign").into_parts();
+    let mut req = http::Request::builder()
+        .method(http::Method::POST)
+        .uri("/")
+        .header("content-type", content_type)
+        .header("host", &host)
+        .body(http_body_util::Full::new(bytes::Bytes::from(form)))
+        .expect("request");
+    instructions.apply_to_request_http1x(&mut req);
+    fulcrum_testkit::Conn::http(api)
+        .await
+        .expect("connect to the API")
+        .request(req)
+        .await
+        .expect("a signed call")
+}
