@@ -12,11 +12,10 @@ mod common;
 use std::collections::BTreeSet;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use aws_credential_types::Credentials;
 use aws_sdk_elasticloadbalancing as elb;
-use aws_sigv4::http_request::{sign, SignableBody, SignableRequest, SigningSettings};
 use base64::Engine as _;
 use bytes::Bytes;
 use common::{bind_address, instance_ip, Fulcrum, Serve};
@@ -30,7 +29,6 @@ use fulcrum_testkit::{
     build_request, client_tls_config, eventually, https_get, Backend, Conn, TestCa,
 };
 use http::Method;
-use http_body_util::Full;
 use rustls::ClientConfig;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
