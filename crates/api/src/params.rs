@@ -3,6 +3,8 @@
 
 use std::collections::BTreeMap;
 
+use percent_encoding::percent_decode;
+
 use crate::error::ApiError;
 
 /// The decoded parameters of one request.
@@ -114,28 +116,33 @@ impl Params {
     }
 }
 
+/// Decodes one name or value: `+` is a space, `%XX` a byte, with `percent-encoding`'s decoder
+/// (the one under `form_urlencoded`, and the one SigV4's canonical query uses). Unlike
+/// `form_urlencoded::parse`, which keeps a stray `%` and replaces invalid UTF-8 with U+FFFD,
+/// both are refused here, so a garbled parameter is an error rather than a different value.
 fn decode(raw: &[u8]) -> Result<String, ApiError> {
-    let mut out = Vec::with_capacity(raw.len());
-    let mut i = 0;
-    while i < raw.len() {
-        match raw[i] {
-            b'+' => out.push(b' '),
-            b'%' => {
-                let hex = raw
-                    .get(i + 1..i + 3)
-                    .and_then(|h| std::str::from_utf8(h).ok())
-                    .and_then(|h| u8::from_str_radix(h, 16).ok())
-                    .ok_or_else(|| {
-                        ApiError::malformed("invalid percent-encoding in the request")
-                    })?;
-                out.push(hex);
-                i += 2;
-            }
-            b => out.push(b),
+    let mut rest = raw;
+    while let Some(i) = rest.iter().position(|b| *b == b'%') {
+        if !rest
+            .get(i + 1..i + 3)
+            .is_some_and(|h| h.iter().all(u8::is_ascii_hexdigit))
+        {
+            return Err(ApiError::malformed(
+                "invalid percent-encoding in the request",
+            ));
         }
-        i += 1;
+        rest = &rest[i + 3..];
     }
-    String::from_utf8(out).map_err(|_| ApiError::malformed("parameters must be UTF-8"))
+    let decoded: Vec<u8> = if raw.contains(&b'+') {
+        let spaced: Vec<u8> = raw
+            .iter()
+            .map(|&b| if b == b'+' { b' ' } else { b })
+            .collect();
+        percent_decode(&spaced).collect()
+    } else {
+        percent_decode(raw).collect()
+    };
+    String::from_utf8(decoded).map_err(|_| ApiError::malformed("parameters must be UTF-8"))
 }
 
 #[cfg(test)]

@@ -3,6 +3,7 @@
 //! and [`crate::sign`]. Works on bytes: no input can make it panic.
 
 use aws_lc_rs::{digest, hmac};
+use percent_encoding::{percent_decode_str, percent_encode, AsciiSet, NON_ALPHANUMERIC};
 
 /// The only algorithm SigV4 (as opposed to SigV4a) uses.
 pub const ALGORITHM: &str = "AWS4-HMAC-SHA256";
@@ -16,59 +17,41 @@ pub(crate) fn sha256_hex(data: &[u8]) -> String {
     hex::encode(digest::digest(&digest::SHA256, data))
 }
 
-/// Whether `b` is one of RFC 3986's unreserved characters, which SigV4 never encodes.
-fn is_unreserved(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~')
-}
+/// Every byte but RFC 3986's unreserved characters (`A-Z a-z 0-9 - _ . ~`), which SigV4 never
+/// encodes.
+const SIGV4_ENCODE: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'_')
+    .remove(b'.')
+    .remove(b'~');
+/// The same, keeping `/` (the path's separators).
+const SIGV4_ENCODE_PATH: &AsciiSet = &SIGV4_ENCODE.remove(b'/');
 
 /// Appends `bytes` URI-encoded the SigV4 way: unreserved characters (and `/` when
 /// `keep_slash`) as they are, every other byte as `%XX` with upper-case hex.
 fn uri_encode_into(out: &mut String, bytes: &[u8], keep_slash: bool) {
-    const HEX: &[u8; 16] = b"0123456789ABCDEF";
-    for &b in bytes {
-        if is_unreserved(b) || (keep_slash && b == b'/') {
-            out.push(char::from(b));
-        } else {
-            out.push('%');
-            out.push(char::from(HEX[usize::from(b >> 4)]));
-            out.push(char::from(HEX[usize::from(b & 0xf)]));
-        }
-    }
+    let set = if keep_slash {
+        SIGV4_ENCODE_PATH
+    } else {
+        SIGV4_ENCODE
+    };
+    out.extend(percent_encode(bytes, set));
 }
 
 /// Decodes a query-string component as browsers and the SDKs' parsers do: `+` is a space,
 /// `%XX` is a byte, and a `%` not followed by two hex digits stays a literal `%`.
+///
+/// This is `percent-encoding`'s decoder, the one `form_urlencoded` (and so the API's parameter
+/// parser) is built on, but called directly: `form_urlencoded::parse` returns text, with
+/// invalid UTF-8 replaced by U+FFFD, while the canonical query must re-encode the bytes the
+/// client signed (`%FF` stays `%FF`), and a malformed `%` is signed as the client sent it
+/// rather than refused.
 pub(crate) fn query_decode(s: &str) -> Vec<u8> {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        match b[i] {
-            b'+' => {
-                out.push(b' ');
-                i += 1;
-            }
-            b'%' => match (
-                b.get(i + 1).and_then(|&c| char::from(c).to_digit(16)),
-                b.get(i + 2).and_then(|&c| char::from(c).to_digit(16)),
-            ) {
-                (Some(hi), Some(lo)) => {
-                    // Both digits are < 16, so the byte fits.
-                    out.push(u8::try_from(hi * 16 + lo).unwrap_or(0));
-                    i += 3;
-                }
-                _ => {
-                    out.push(b'%');
-                    i += 1;
-                }
-            },
-            other => {
-                out.push(other);
-                i += 1;
-            }
-        }
+    if s.contains('+') {
+        percent_decode_str(&s.replace('+', " ")).collect()
+    } else {
+        percent_decode_str(s).collect()
     }
-    out
 }
 
 /// The query's `name=value` pairs, decoded; empty pieces (`a&&b`) are skipped and a piece
