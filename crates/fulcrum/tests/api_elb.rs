@@ -628,9 +628,35 @@ async fn create_describe_and_delete_a_load_balancer() {
         Some(node.cert("www")),
         "the certificate is shown by its IAM ARN"
     );
+    // The HTTPS listener, created without a negotiation policy, shows the one in force: ELB's
+    // default predefined policy, as AWS associates it; the HTTP listener has none.
     for l in d.listener_descriptions() {
-        assert!(l.policy_names().is_empty(), "{l:?}");
+        let https = l.listener().is_some_and(|l| l.protocol() == "HTTPS");
+        let want: &[&str] = if https {
+            &["ELBSecurityPolicy-2016-08"]
+        } else {
+            &[]
+        };
+        assert_eq!(l.policy_names(), want, "{l:?}");
     }
+    let policies = node
+        .elb
+        .describe_load_balancer_policies()
+        .load_balancer_name(d.load_balancer_name().unwrap())
+        .send()
+        .await
+        .expect("DescribeLoadBalancerPolicies");
+    let default = &policies.policy_descriptions()[0];
+    assert_eq!(default.policy_name(), Some("ELBSecurityPolicy-2016-08"));
+    assert_eq!(default.policy_type_name(), Some("SSLNegotiationPolicyType"));
+    assert!(
+        default
+            .policy_attribute_descriptions()
+            .iter()
+            .any(|a| a.attribute_name() == Some("Reference-Security-Policy")
+                && a.attribute_value() == Some("ELBSecurityPolicy-2016-08")),
+        "{default:?}"
+    );
     // ELB's default health check: TCP on the first listener's instance port, 30/5/10/2.
     let hc = d.health_check().expect("HealthCheck");
     assert_eq!(
@@ -646,7 +672,7 @@ async fn create_describe_and_delete_a_load_balancer() {
     let policies = d.policies().expect("Policies");
     assert!(policies.app_cookie_stickiness_policies().is_empty());
     assert!(policies.lb_cookie_stickiness_policies().is_empty());
-    assert!(policies.other_policies().is_empty());
+    assert_eq!(policies.other_policies(), ["ELBSecurityPolicy-2016-08"]);
     let created = d.created_time().expect("CreatedTime");
     let created =
         UNIX_EPOCH + Duration::from_secs(u64::try_from(created.secs()).expect("after 1970"));
@@ -2144,7 +2170,8 @@ async fn ssl_negotiation_and_other_policies() {
         .map(String::as_str)
         .collect();
     other.sort();
-    assert_eq!(other, ["proxy", "tls12"]);
+    // ELB's default negotiation policy came with the HTTPS listener.
+    assert_eq!(other, ["ELBSecurityPolicy-2016-08", "proxy", "tls12"]);
     let tls_listener = d
         .listener_descriptions()
         .iter()
@@ -2203,7 +2230,7 @@ async fn ssl_negotiation_and_other_policies() {
         .filter_map(|p| p.policy_name())
         .collect();
     own_names.sort();
-    assert_eq!(own_names, ["proxy", "tls12"]);
+    assert_eq!(own_names, ["ELBSecurityPolicy-2016-08", "proxy", "tls12"]);
     let proxy = own
         .policy_descriptions()
         .iter()
@@ -2345,7 +2372,13 @@ async fn an_ssl_policy_of_only_tls1_and_aes128_sha_is_refused() {
         .send()
         .await
         .expect("DescribeLoadBalancerPolicies");
-    assert!(own.policy_descriptions().is_empty(), "{own:?}");
+    // Only the default policy the HTTPS listener came with: the weak one was not created.
+    let names: Vec<_> = own
+        .policy_descriptions()
+        .iter()
+        .filter_map(|p| p.policy_name())
+        .collect();
+    assert_eq!(names, ["ELBSecurityPolicy-2016-08"], "{own:?}");
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -21,6 +21,8 @@ pub const MAX_LOAD_BALANCERS: usize = 2_000;
 pub const MAX_LISTENERS_PER_LB: usize = 100;
 pub const MAX_POLICIES_PER_LB: usize = 100;
 pub const MAX_CERTIFICATES_PER_LISTENER: usize = 100;
+/// The predefined SSL negotiation policy ELB gives an HTTPS or SSL listener created without one.
+pub const DEFAULT_NEGOTIATION_POLICY: &str = "ELBSecurityPolicy-2016-08";
 
 /// A load balancer: its listeners, health check, instances, policies and attributes.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -232,8 +234,9 @@ impl State {
         lb: &mut LoadBalancer,
         listeners: Vec<Listener>,
     ) -> Result<(), ModelError> {
-        for l in listeners {
+        for mut l in listeners {
             l.validate()?;
+            Self::give_default_negotiation(lb, &mut l);
             if l.certificates.len() > MAX_CERTIFICATES_PER_LISTENER {
                 return Err(ModelError::TooMany {
                     what: "certificates on a listener",
@@ -281,6 +284,38 @@ impl State {
             lb.listeners.sort_by_key(|l| l.port);
         }
         Ok(())
+    }
+
+    /// What ELB does for an HTTPS or SSL listener created without an SSL negotiation policy: the
+    /// load balancer gets a policy named after ELB's default predefined one, which references it,
+    /// and the listener uses it. Describe calls then show the policy in force, and the data plane
+    /// maps it onto rustls as any other policy.
+    fn give_default_negotiation(lb: &mut LoadBalancer, l: &mut Listener) {
+        let is_negotiation = |p: &Policy| p.kind.type_name() == "SSLNegotiationPolicyType";
+        if !l.protocol.is_tls()
+            || l.policy_names
+                .iter()
+                .filter_map(|n| lb.policy(n))
+                .any(is_negotiation)
+        {
+            return;
+        }
+        match lb.policy(DEFAULT_NEGOTIATION_POLICY) {
+            Some(p) if !is_negotiation(p) => return,
+            Some(_) => {}
+            None if lb.policies.len() >= MAX_POLICIES_PER_LB => return,
+            None => lb.policies.push(Policy {
+                name: DEFAULT_NEGOTIATION_POLICY.to_owned(),
+                kind: PolicyKind::Other {
+                    type_name: "SSLNegotiationPolicyType".to_owned(),
+                    attributes: vec![(
+                        "Reference-Security-Policy".to_owned(),
+                        DEFAULT_NEGOTIATION_POLICY.to_owned(),
+                    )],
+                },
+            }),
+        }
+        l.policy_names.push(DEFAULT_NEGOTIATION_POLICY.to_owned());
     }
 
     /// Removes the listeners on `ports`; ports without a listener are ignored, as in ELB.
