@@ -5,13 +5,13 @@
 use std::fmt;
 use std::sync::Arc;
 
-use rustls::pki_types::{alg_id, CertificateDer, PrivateKeyDer};
+use rustls::pki_types::{alg_id, CertificateDer};
 use rustls::sign::CertifiedKey;
-use rustls_pemfile::Item;
 use x509_parser::certificate::X509Certificate;
 use x509_parser::extensions::GeneralName;
+use zeroize::Zeroizing;
 
-use crate::pem::{self, ordinal};
+use crate::pem::{self, ordinal, Block, KeyKind};
 use crate::{crypto_provider, der, TlsError};
 
 /// IAM's own limits on the uploaded text; also what keeps a hostile upload cheap to refuse.
@@ -111,9 +111,12 @@ pub fn import_certificate(
         issued = issuer;
     }
 
-    let signing_key = crypto_provider()
-        .key_provider
-        .load_private_key(read_key(key_pem)?)
+    // The key's DER stays in a buffer wiped when dropped: the provider's `load_private_key`
+    // takes an owned `PrivateKeyDer<'static>` and drops it unwiped, so the same loader it calls
+    // (aws-lc-rs's `any_supported_type`, `crypto_provider()` is aws-lc-rs) gets a borrowed one.
+    // aws-lc wipes the key it parsed when freeing it.
+    let (key_kind, key_der) = read_key(key_pem)?;
+    let signing_key = rustls::crypto::aws_lc_rs::sign::any_supported_type(&key_kind.der(&key_der))
         .map_err(|e| {
             TlsError::MalformedKey(format!(
                 "the private key cannot be loaded as the {key_algorithm} key the certificate \
@@ -172,7 +175,7 @@ fn read_body(body_pem: &str) -> Result<CertificateDer<'static>, TlsError> {
     let items =
         pem::decode(body_pem).map_err(|e| malformed(format!("the certificate body: {e}")))?;
     match items.into_iter().next() {
-        Some(Item::X509Certificate(der)) => Ok(der),
+        Some(Block::Certificate(der)) => Ok(der),
         _ => Err(malformed(
             "the certificate body's CERTIFICATE block cannot be read".to_string(),
         )),
@@ -209,7 +212,7 @@ fn read_chain(chain_pem: &str) -> Result<Vec<CertificateDer<'static>>, TlsError>
     let ders: Vec<_> = items
         .into_iter()
         .filter_map(|item| match item {
-            Item::X509Certificate(der) => Some(der),
+            Block::Certificate(der) => Some(der),
             _ => None,
         })
         .collect();
@@ -223,7 +226,8 @@ fn read_chain(chain_pem: &str) -> Result<Vec<CertificateDer<'static>>, TlsError>
     Ok(ders)
 }
 
-fn read_key(key_pem: &str) -> Result<PrivateKeyDer<'static>, TlsError> {
+/// The private key's DER (wiped when dropped) and its encoding.
+fn read_key(key_pem: &str) -> Result<(KeyKind, Zeroizing<Vec<u8>>), TlsError> {
     let malformed = |msg: String| TlsError::MalformedKey(msg);
     if key_pem.len() > MAX_KEY_LEN {
         return Err(malformed(format!(
@@ -267,10 +271,8 @@ fn read_key(key_pem: &str) -> Result<PrivateKeyDer<'static>, TlsError> {
     let items = pem::decode(key_pem).map_err(|e| malformed(format!("the private key: {e}")))?;
     items
         .into_iter()
-        .find_map(|item| match item {
-            Item::Pkcs8Key(key) => Some(PrivateKeyDer::from(key)),
-            Item::Pkcs1Key(key) => Some(PrivateKeyDer::from(key)),
-            Item::Sec1Key(key) => Some(PrivateKeyDer::from(key)),
+        .find_map(|block| match block {
+            Block::Key(kind, der) => Some((kind, der)),
             _ => None,
         })
         .ok_or_else(|| malformed("the private key's PEM block cannot be read".to_string()))
