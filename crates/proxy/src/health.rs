@@ -17,9 +17,12 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use bytes::Bytes;
 use fulcrum_model::{HealthCheck, HealthTarget, InstanceId, LbName, State};
+use futures_util::FutureExt;
+use http_body_util::Empty;
+use hyper_util::rt::TokioIo;
 use serde::{Deserialize, Serialize};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::Notify;
 use tokio::task::JoinHandle;
@@ -494,38 +497,130 @@ async fn probe_once(probe: &Probe) -> Result<(), String> {
     }
 }
 
-/// Sends `GET path` and passes on a `200` status line, as ELB does.
+/// Sends `GET path` with hyper's HTTP/1.1 client over the connection already open (TCP or
+/// TLS) and passes on a `200` status, as ELB does. The body is not read: the response's head
+/// decides, and the connection (`Connection: close`) is dropped with it.
 async fn http_probe<S>(stream: &mut S, addr: SocketAddr, path: &str) -> Result<(), String>
 where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
 {
-    let request = format!(
-        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nUser-Agent: fulcrum-health-checker/1.0\r\n\
-         Accept: */*\r\nConnection: close\r\n\r\n"
-    );
-    stream
-        .write_all(request.as_bytes())
+    let request = http::Request::get(path)
+        .header(http::header::HOST, addr.to_string())
+        .header(http::header::USER_AGENT, "fulcrum-health-checker/1.0")
+        .header(http::header::ACCEPT, "*/*")
+        .header(http::header::CONNECTION, "close")
+        .body(Empty::<Bytes>::new())
+        .map_err(|_| format!("the health check path {path:?} is not a valid request target"))?;
+    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
         .await
-        .map_err(|e| format!("send: {e}"))?;
-    let mut buf = [0u8; 256];
-    let mut len = 0;
-    while !buf[..len].contains(&b'\n') && len < buf.len() {
-        let n = stream
-            .read(&mut buf[len..])
-            .await
-            .map_err(|e| format!("read: {e}"))?;
-        if n == 0 {
-            break;
-        }
-        len += n;
+        .map_err(|e| describe_http_error(&e))?;
+    let send = sender.send_request(request);
+    tokio::pin!(conn, send);
+    let response = tokio::select! {
+        biased;
+        response = &mut send => response,
+        ended = &mut conn => match (&mut send).now_or_never() {
+            // The head came before the connection ended (a body cut short, say).
+            Some(response) => response,
+            None => {
+                return Err(match ended {
+                    Ok(()) => "no HTTP response".to_string(),
+                    Err(e) => describe_http_error(&e),
+                })
+            }
+        },
     }
-    let line = String::from_utf8_lossy(&buf[..len]);
-    let status = line.split_ascii_whitespace().nth(1).unwrap_or("");
-    if line.starts_with("HTTP/1.") && status == "200" {
-        Ok(())
-    } else if line.starts_with("HTTP/1.") {
-        Err(format!("HTTP status {status}"))
-    } else {
-        Err("no HTTP response".into())
+    .map_err(|e| describe_http_error(&e))?;
+    match response.status() {
+        http::StatusCode::OK => Ok(()),
+        status => Err(format!("HTTP status {}", status.as_u16())),
+    }
+}
+
+/// A readable reason for DescribeInstanceHealth: "no HTTP response" when the instance closed
+/// the connection or answered something that is not HTTP/1.x, otherwise hyper's error and its
+/// cause ("connection error: Connection reset by peer (os error 104)").
+fn describe_http_error(e: &hyper::Error) -> String {
+    if e.is_parse() || e.is_incomplete_message() || e.is_canceled() {
+        return "no HTTP response".to_string();
+    }
+    let mut out = e.to_string();
+    let mut source = std::error::Error::source(e);
+    while let Some(cause) = source {
+        out.push_str(": ");
+        out.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    /// Probes an instance that answers `answer` (then closes) and returns the probe's result and
+    /// the request the instance saw.
+    async fn probe_against(answer: &'static [u8]) -> (Result<(), String>, String) {
+        let (mut client, mut server) = tokio::io::duplex(4096);
+        let instance = tokio::spawn(async move {
+            let mut request = Vec::new();
+            let mut buf = [0u8; 1024];
+            while !request.ends_with(b"\r\n\r\n") {
+                match server.read(&mut buf).await {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => request.extend_from_slice(&buf[..n]),
+                }
+            }
+            let _ = server.write_all(answer).await;
+            let _ = server.shutdown().await;
+            String::from_utf8_lossy(&request).into_owned()
+        });
+        let addr: SocketAddr = "192.0.2.7:8080".parse().unwrap();
+        let result = http_probe(&mut client, addr, "/healthz?x=1").await;
+        drop(client);
+        (result, instance.await.unwrap())
+    }
+
+    #[tokio::test]
+    async fn http_probe_passes_on_200_only() {
+        let (ok, request) =
+            probe_against(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello").await;
+        assert_eq!(ok, Ok(()));
+        let lower = request.to_ascii_lowercase();
+        assert!(
+            lower.starts_with("get /healthz?x=1 http/1.1\r\n"),
+            "{request}"
+        );
+        for header in [
+            "host: 192.0.2.7:8080\r\n",
+            "user-agent: fulcrum-health-checker/1.0\r\n",
+            "connection: close\r\n",
+        ] {
+            assert!(lower.contains(header), "{header:?} in {request}");
+        }
+
+        let (unavailable, _) =
+            probe_against(b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\n\r\n").await;
+        assert_eq!(unavailable, Err("HTTP status 503".to_string()));
+        let (redirect, _) = probe_against(b"HTTP/1.0 301 Moved\r\n\r\n").await;
+        assert_eq!(redirect, Err("HTTP status 301".to_string()));
+        // A body that never ends does not matter: the status decides.
+        let (streaming, _) =
+            probe_against(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhel").await;
+        assert_eq!(streaming, Ok(()));
+    }
+
+    #[tokio::test]
+    async fn http_probe_without_an_http_answer() {
+        for answer in [&b""[..], b"SSH-2.0-OpenSSH_9.6\r\n", b"HTTP/1.1 20"] {
+            let (result, _) = probe_against(answer).await;
+            assert_eq!(
+                result,
+                Err("no HTTP response".to_string()),
+                "{:?}",
+                String::from_utf8_lossy(answer)
+            );
+        }
     }
 }
