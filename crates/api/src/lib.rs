@@ -100,7 +100,16 @@ impl Api {
         let request_id = request_id();
         let (parts, body) = req.into_parts();
         let body = match Limited::new(body, MAX_BODY).collect().await {
-            Ok(collected) => collected.to_bytes(),
+            Ok(collected) => {
+                // The body may carry a private key (UploadServerCertificate): until the call is
+                // over it is kept in one buffer, sized once (no reallocation leaves a copy) and
+                // wiped when dropped. The chunks hyper read it into are not.
+                let chunks = collected.aggregate();
+                let mut body =
+                    zeroize::Zeroizing::new(Vec::with_capacity(bytes::Buf::remaining(&chunks)));
+                bytes::BufMut::put(&mut *body, chunks);
+                body
+            }
             Err(e) => {
                 let err = if e
                     .downcast_ref::<http_body_util::LengthLimitError>()

@@ -4,12 +4,23 @@
 use std::collections::BTreeMap;
 
 use percent_encoding::percent_decode;
+use zeroize::{Zeroize, Zeroizing};
 
 use crate::error::ApiError;
 
-/// The decoded parameters of one request.
+/// The decoded parameters of one request. They may hold a private key (UploadServerCertificate's
+/// `PrivateKey`): every name and value is wiped when the parameters are dropped.
 #[derive(Debug, Default)]
 pub struct Params(BTreeMap<String, String>);
+
+impl Drop for Params {
+    fn drop(&mut self) {
+        for (mut name, mut value) in std::mem::take(&mut self.0) {
+            name.zeroize();
+            value.zeroize();
+        }
+    }
+}
 
 impl Params {
     /// Decodes `application/x-www-form-urlencoded` text; later values win over earlier ones.
@@ -25,7 +36,9 @@ impl Params {
                 Some(i) => (&pair[..i], &pair[i + 1..]),
                 None => (pair, &b""[..]),
             };
-            self.0.insert(decode(k)?, decode(v)?);
+            if let Some(mut replaced) = self.0.insert(decode(k)?, decode(v)?) {
+                replaced.zeroize();
+            }
         }
         Ok(())
     }
@@ -134,15 +147,19 @@ fn decode(raw: &[u8]) -> Result<String, ApiError> {
         rest = &rest[i + 3..];
     }
     let decoded: Vec<u8> = if raw.contains(&b'+') {
-        let spaced: Vec<u8> = raw
-            .iter()
-            .map(|&b| if b == b'+' { b' ' } else { b })
-            .collect();
+        let spaced: Zeroizing<Vec<u8>> = Zeroizing::new(
+            raw.iter()
+                .map(|&b| if b == b'+' { b' ' } else { b })
+                .collect(),
+        );
         percent_decode(&spaced).collect()
     } else {
         percent_decode(raw).collect()
     };
-    String::from_utf8(decoded).map_err(|_| ApiError::malformed("parameters must be UTF-8"))
+    String::from_utf8(decoded).map_err(|e| {
+        e.into_bytes().zeroize();
+        ApiError::malformed("parameters must be UTF-8")
+    })
 }
 
 #[cfg(test)]

@@ -4,6 +4,7 @@
 
 use aws_lc_rs::{digest, hmac};
 use percent_encoding::{percent_decode_str, percent_encode, AsciiSet, NON_ALPHANUMERIC};
+use zeroize::Zeroizing;
 
 /// The only algorithm SigV4 (as opposed to SigV4a) uses.
 pub const ALGORITHM: &str = "AWS4-HMAC-SHA256";
@@ -229,20 +230,23 @@ pub(crate) fn signature(
     service: &str,
     string_to_sign: &str,
 ) -> [u8; 32] {
-    fn mac(key: &[u8], data: &[u8]) -> hmac::Tag {
-        hmac::sign(&hmac::Key::new(hmac::HMAC_SHA256, key), data)
+    /// `HMAC-SHA256(key, data)`, in a buffer wiped when dropped.
+    fn mac(key: &[u8], data: &[u8]) -> Zeroizing<[u8; 32]> {
+        let tag = hmac::sign(&hmac::Key::new(hmac::HMAC_SHA256, key), data);
+        let mut out = Zeroizing::new([0u8; 32]);
+        out.copy_from_slice(tag.as_ref());
+        out
     }
-    let mut key = Vec::with_capacity(4 + secret.len());
+    // The secret and every key derived from it are wiped when dropped. (aws-lc-rs's `Tag` and
+    // HMAC contexts, which hold them briefly, are not ours to wipe.)
+    let mut key = Zeroizing::new(Vec::with_capacity(4 + secret.len()));
     key.extend_from_slice(b"AWS4");
     key.extend_from_slice(secret.as_bytes());
     let k_date = mac(&key, date.as_bytes());
-    let k_region = mac(k_date.as_ref(), region.as_bytes());
-    let k_service = mac(k_region.as_ref(), service.as_bytes());
-    let k_signing = mac(k_service.as_ref(), TERMINATOR.as_bytes());
-    let tag = mac(k_signing.as_ref(), string_to_sign.as_bytes());
-    let mut out = [0u8; 32];
-    out.copy_from_slice(tag.as_ref());
-    out
+    let k_region = mac(&*k_date, region.as_bytes());
+    let k_service = mac(&*k_region, service.as_bytes());
+    let k_signing = mac(&*k_service, TERMINATOR.as_bytes());
+    *mac(&*k_signing, string_to_sign.as_bytes())
 }
 
 #[cfg(test)]

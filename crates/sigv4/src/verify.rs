@@ -6,6 +6,7 @@ use std::time::{Duration, SystemTime};
 
 use aws_lc_rs::constant_time::verify_slices_are_equal;
 use http::header::{AUTHORIZATION, DATE, HOST};
+use zeroize::Zeroizing;
 
 use crate::canonical::{
     self, CanonicalRequest, HeaderValues, ALGORITHM, TERMINATOR, UNSIGNED_PAYLOAD,
@@ -81,7 +82,9 @@ pub(crate) fn verify(
     check_scope(&claim, region, services)?;
     check_time(&claim, now)?;
 
+    // The secret is wiped once the signature is checked.
     let secret = secret_for(&claim.access_key_id)
+        .map(Zeroizing::new)
         .ok_or_else(|| AuthError::UnknownKey(claim.access_key_id.clone()))?;
 
     let headers = signed_header_values(req, &claim.signed_headers)?;
