@@ -593,6 +593,9 @@ async fn create_describe_and_delete_a_load_balancer() {
     assert_eq!(d.load_balancer_name(), Some("web"));
     assert_eq!(d.dns_name(), Some(bind.as_str()));
     assert_eq!(d.scheme(), Some("internet-facing"));
+    // No security group for instances to allow and no VPC: ELB leaves both members out.
+    assert_eq!(d.source_security_group(), None);
+    assert_eq!(d.vpc_id(), None);
     assert_eq!(d.availability_zones(), ["us-east-1a"]);
     assert!(d.instances().is_empty());
     assert!(d.backend_server_descriptions().is_empty());
@@ -1644,11 +1647,41 @@ async fn health_checks_instances_and_real_traffic() {
         one.instance_states()[0].instance_id(),
         Some(id(&backends[1]).as_str())
     );
+    // An instance that is not registered: ELB returns its state (out of service) rather than
+    // refusing (this test asserted fulcrum's old InvalidInstance before); one that does not
+    // exist at all is invalid.
+    let unregistered = elb
+        .describe_instance_health()
+        .load_balancer_name("web")
+        .instances(Instance::builder().instance_id("10.9.9.9").build())
+        .send()
+        .await
+        .expect("DescribeInstanceHealth of an unregistered instance");
+    let state = unregistered.instance_states();
+    assert_eq!(state.len(), 1, "{state:?}");
+    assert_eq!(
+        (
+            state[0].instance_id(),
+            state[0].state(),
+            state[0].reason_code(),
+            state[0].description()
+        ),
+        (
+            Some("10.9.9.9"),
+            Some("OutOfService"),
+            Some("ELB"),
+            Some("Instance is not currently registered with the LoadBalancer.")
+        )
+    );
     let (err, _) = refused(
-        "DescribeInstanceHealth of an unregistered instance",
+        "DescribeInstanceHealth of an instance that does not exist",
         elb.describe_instance_health()
             .load_balancer_name("web")
-            .instances(Instance::builder().instance_id("10.9.9.9").build())
+            .instances(
+                Instance::builder()
+                    .instance_id("i-0123456789abcdef0")
+                    .build(),
+            )
             .send()
             .await,
         "InvalidInstance",
@@ -2863,6 +2896,111 @@ async fn placement_actions_are_recorded_and_echoed() {
             .unwrap_or_else(|| panic!("no limit {name} in {limits:?}"));
         assert!(max.parse::<u64>().is_ok_and(|m| m > 0), "{name} = {max}");
     }
+}
+
+/// Defaults and optional members as the ELB API reference gives them: Scheme's two values,
+/// DescribeAccountLimits paged by PageSize (1 to 400) with NextMarker only before a further
+/// page, and AccessLog's EmitInterval of 60 minutes when logging is enabled without one.
+#[tokio::test]
+async fn optional_members_and_defaults_as_elb_answers() {
+    let node = Node::start().await;
+    let elb = &node.elb;
+
+    let (_, status) = refused(
+        "CreateLoadBalancer with a Scheme ELB does not have",
+        elb.create_load_balancer()
+            .load_balancer_name("odd")
+            .listeners(http(18081, 8080))
+            .scheme("public")
+            .send()
+            .await,
+        "InvalidScheme",
+    );
+    assert_eq!(status, 400);
+    elb.create_load_balancer()
+        .load_balancer_name("inside")
+        .listeners(http(18082, 8080))
+        .scheme("internal")
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("an internal load balancer: {}", DisplayErrorContext(&e)));
+    assert_eq!(node.describe("inside").await.scheme(), Some("internal"));
+
+    // DescribeAccountLimits: one page by default, without NextMarker; PageSize pages.
+    let all = elb
+        .describe_account_limits()
+        .send()
+        .await
+        .expect("DescribeAccountLimits");
+    assert_eq!(all.limits().len(), 3, "{all:?}");
+    assert_eq!(all.next_marker(), None);
+    let mut names = Vec::new();
+    let mut marker: Option<String> = None;
+    loop {
+        let page = elb
+            .describe_account_limits()
+            .page_size(2)
+            .set_marker(marker.clone())
+            .send()
+            .await
+            .expect("a page of DescribeAccountLimits");
+        assert!(page.limits().len() <= 2, "{page:?}");
+        names.extend(
+            page.limits()
+                .iter()
+                .filter_map(|l| l.name())
+                .map(str::to_owned),
+        );
+        match page.next_marker() {
+            Some(m) => marker = Some(m.to_owned()),
+            None => break,
+        }
+    }
+    assert_eq!(
+        names,
+        [
+            "classic-load-balancers",
+            "classic-listeners",
+            "classic-registered-instances"
+        ]
+    );
+    for size in [0, 401] {
+        refused(
+            "DescribeAccountLimits with PageSize out of 1..=400",
+            elb.describe_account_limits().page_size(size).send().await,
+            "ValidationError",
+        );
+    }
+
+    // Access logs enabled without an interval: ELB's default, 60 minutes; none when disabled.
+    let log_of = |lb: &'static str| async move {
+        elb.describe_load_balancer_attributes()
+            .load_balancer_name(lb)
+            .send()
+            .await
+            .expect("DescribeLoadBalancerAttributes")
+            .load_balancer_attributes()
+            .and_then(|a| a.access_log())
+            .cloned()
+            .expect("AccessLog")
+    };
+    assert_eq!(log_of("inside").await.emit_interval(), None);
+    elb.modify_load_balancer_attributes()
+        .load_balancer_name("inside")
+        .load_balancer_attributes(
+            LoadBalancerAttributes::builder()
+                .access_log(
+                    AccessLog::builder()
+                        .enabled(true)
+                        .s3_bucket_name("logs")
+                        .build(),
+                )
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("enable access logs: {}", DisplayErrorContext(&e)));
+    assert_eq!(log_of("inside").await.emit_interval(), Some(60));
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -1806,6 +1806,27 @@ async fn read_only_keys_only_read_and_every_change_is_audited_without_a_secret()
         .map(|k| k.user_name().unwrap_or_default().to_owned())
         .collect();
     assert_eq!(scopes, BTreeSet::from(["admin".into(), "read-only".into()]));
+    // With a UserName, IAM lists that user's keys only.
+    let only_ro = ro_iam
+        .list_access_keys()
+        .user_name("read-only")
+        .send()
+        .await
+        .expect("ListAccessKeys of one user");
+    assert!(!only_ro.access_key_metadata().is_empty());
+    assert!(
+        only_ro
+            .access_key_metadata()
+            .iter()
+            .all(|k| k.user_name() == Some("read-only")),
+        "{only_ro:?}"
+    );
+    let (_, status) = refused(
+        "ListAccessKeys of a user that does not exist",
+        ro_iam.list_access_keys().user_name("nobody").send().await,
+        "NoSuchEntity",
+    );
+    assert_eq!(status, 404);
     // ...and changes nothing, with AWS's AccessDenied.
     let (err, status) = refused(
         "a change by a read-only key",

@@ -93,7 +93,13 @@ fn write(x: &mut Xml, a: &Attributes) {
         .open("AccessLog")
         .text("Enabled", a.access_log.enabled)
         .opt_text("S3BucketName", a.access_log.s3_bucket_name.as_ref())
-        .opt_text("EmitInterval", a.access_log.emit_interval)
+        // ELB's default interval, 60 minutes, is shown once logging is on.
+        .opt_text(
+            "EmitInterval",
+            a.access_log
+                .emit_interval
+                .or(a.access_log.enabled.then_some(60)),
+        )
         .opt_text("S3BucketPrefix", a.access_log.s3_bucket_prefix.as_ref())
         .close("AccessLog")
         .open("ConnectionDraining")

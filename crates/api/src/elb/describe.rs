@@ -79,10 +79,9 @@ pub(crate) fn load_balancer(x: &mut Xml, call: &Call<'_>, state: &State, lb: &Lo
         .text("UnhealthyThreshold", lb.health_check.unhealthy_threshold)
         .text("HealthyThreshold", lb.health_check.healthy_threshold)
         .close("HealthCheck")
-        .open("SourceSecurityGroup")
-        .text("OwnerAlias", &call.api.account)
-        .text("GroupName", "fulcrum-default")
-        .close("SourceSecurityGroup")
+        // No SourceSecurityGroup and no VPCId: a fulcrum node has no EC2 security group that
+        // instances could allow, nor a VPC, and ELB leaves both out when there are none
+        // (Terraform's aws_elb reads them only when present).
         .strings("SecurityGroups", &lb.placement.security_groups)
         .text("CreatedTime", iso8601(lb.created_at))
         .text(

@@ -2,7 +2,7 @@
 //! DescribeInstanceHealth.
 
 use fulcrum_model::{HealthCheck, InstanceId};
-use fulcrum_proxy::HealthStatus;
+use fulcrum_proxy::{HealthState, HealthStatus};
 
 use super::{answer, done, lb_name, update};
 use crate::error::ApiError;
@@ -81,10 +81,15 @@ pub(crate) fn describe_health(call: &Call<'_>) -> Result<Xml, ApiError> {
     let asked = instance_ids(call, false)?;
     let snapshot = call.api.store.snapshot();
     let lb = snapshot.state.load_balancer(name.as_str())?;
-    if let Some(unknown) = asked.iter().find(|id| !lb.instances.contains(id)) {
+    // As ELB: a named instance's state is returned even when it is not registered (it is out
+    // of service); only one that does not exist (no address, not in the inventory) is invalid.
+    if let Some(unknown) = asked
+        .iter()
+        .find(|id| !lb.instances.contains(id) && snapshot.state.instance_address(id).is_none())
+    {
         return Err(ApiError::new(
             "InvalidInstance",
-            format!("The instance {unknown} is not registered with load balancer {name}"),
+            format!("The instance {unknown} is not an IP address and not in the inventory"),
         ));
     }
     let ids = if asked.is_empty() {
@@ -94,17 +99,24 @@ pub(crate) fn describe_health(call: &Call<'_>) -> Result<Xml, ApiError> {
     };
     let mut x = answer("DescribeInstanceHealth");
     x.list("InstanceStates", ids, |x, id| {
-        // A registration the data plane has not picked up yet is one in progress.
-        let status = call
-            .api
-            .data_plane
-            .instance_health(&lb.name, id)
-            .unwrap_or_else(|| match snapshot.state.instance_address(id) {
-                Some(_) => HealthStatus::registering(),
-                None => HealthStatus::unknown(
-                    "The instance is not in the inventory and has no address.",
-                ),
-            });
+        let status = if !lb.instances.contains(id) {
+            HealthStatus {
+                state: HealthState::OutOfService,
+                reason_code: "ELB",
+                description: "Instance is not currently registered with the LoadBalancer.".into(),
+            }
+        } else {
+            // A registration the data plane has not picked up yet is one in progress.
+            call.api
+                .data_plane
+                .instance_health(&lb.name, id)
+                .unwrap_or_else(|| match snapshot.state.instance_address(id) {
+                    Some(_) => HealthStatus::registering(),
+                    None => HealthStatus::unknown(
+                        "The instance is not in the inventory and has no address.",
+                    ),
+                })
+        };
         x.text("InstanceId", id)
             .text("State", status.state.as_str())
             .text("ReasonCode", status.reason_code)

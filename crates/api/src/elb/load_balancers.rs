@@ -19,11 +19,22 @@ pub(crate) fn create(call: &Call<'_>) -> Result<Xml, ApiError> {
         // Every node reaches every instance: one zone stands for the node itself.
         zones.push(format!("{}a", call.api.region));
     }
+    // ELB's two schemes; a VPC-less node accepts either and records it.
+    let scheme = match p.get("Scheme") {
+        None => None,
+        Some(s @ ("internet-facing" | "internal")) => Some(s.to_owned()),
+        Some(other) => {
+            return Err(ApiError::new(
+                "InvalidScheme",
+                format!("Scheme '{other}' is not valid: internet-facing (the default) or internal"),
+            ))
+        }
+    };
     let placement = Placement {
         availability_zones: zones,
         subnets,
         security_groups: p.strings("SecurityGroups")?,
-        scheme: p.get("Scheme").map(str::to_owned),
+        scheme,
     };
     let now = call.now;
     update(call, |s| {
@@ -103,15 +114,38 @@ pub(crate) fn describe(call: &Call<'_>) -> Result<Xml, ApiError> {
 }
 
 pub(crate) fn account_limits(call: &Call<'_>) -> Result<Xml, ApiError> {
-    let mut x = answer("DescribeAccountLimits");
+    // Paged as DescribeLoadBalancers: PageSize 1 to 400 (default 400), the marker is the name
+    // of the last limit shown, and NextMarker only when more follow.
+    let p = call.params;
+    let page_size: usize = p.number("PageSize")?.unwrap_or(400);
+    if !(1..=400).contains(&page_size) {
+        return Err(ApiError::validation("PageSize must be between 1 and 400"));
+    }
     let limits = [
         ("classic-load-balancers", MAX_LOAD_BALANCERS),
         ("classic-listeners", MAX_LISTENERS_PER_LB),
         ("classic-registered-instances", 10_000),
     ];
-    let _ = call;
-    x.list("Limits", limits, |x, (name, max)| {
+    let start = match p.get("Marker") {
+        None => 0,
+        Some(m) => limits
+            .iter()
+            .position(|(name, _)| *name == m)
+            .map(|i| i + 1)
+            .ok_or_else(|| {
+                ApiError::validation(format!("Marker '{m}' was not returned by this API"))
+            })?,
+    };
+    let rest = &limits[start..];
+    let page = &rest[..rest.len().min(page_size)];
+    let mut x = answer("DescribeAccountLimits");
+    x.list("Limits", page, |x, (name, max)| {
         x.text("Name", name).text("Max", max);
     });
+    if rest.len() > page.len() {
+        if let Some((last, _)) = page.last() {
+            x.text("NextMarker", last);
+        }
+    }
     Ok(done(x, "DescribeAccountLimits"))
 }

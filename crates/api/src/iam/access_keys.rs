@@ -42,12 +42,18 @@ pub(crate) fn create(call: &Call<'_>) -> Result<Xml, ApiError> {
 }
 
 pub(crate) fn list(call: &Call<'_>) -> Result<Xml, ApiError> {
+    // A UserName lists that user's keys only, as IAM; without one, fulcrum lists every active
+    // key (IAM would take the caller's user).
+    let user = match call.params.get("UserName") {
+        None => None,
+        some => Some(scope_of_user(some)?),
+    };
     let mut keys: Vec<_> = call
         .api
         .store
         .list_access_keys()?
         .into_iter()
-        .filter(|k| k.active)
+        .filter(|k| k.active && user.is_none_or(|u| k.scope == u))
         .collect();
     keys.sort_by(|a, b| a.id.cmp(&b.id));
     let keys: Vec<_> = keys.iter().collect();
