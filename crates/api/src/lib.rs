@@ -179,12 +179,18 @@ impl Api {
                 body,
             };
             let store = &self.store;
+            // One read of the key gives the secret to check the signature with, and its scope.
+            let mut scope = fulcrum_store::KeyScope::ReadOnly;
             let verified = fulcrum_sigv4::verify(
                 &signed,
                 &self.region,
                 &[ELB_SERVICE, IAM_SERVICE, ec2::EC2_SERVICE],
                 SystemTime::now(),
-                |key| store.access_key_secret(key).ok().flatten(),
+                |key| {
+                    let (secret, key_scope) = store.access_key(key).ok().flatten()?;
+                    scope = key_scope;
+                    Some(secret)
+                },
             )?;
             let mut params = Params::default();
             if let Some(query) = parts.uri.query() {
@@ -209,9 +215,6 @@ impl Api {
                 )
             })?;
             service = Service::named(&verified.service);
-            let scope = store
-                .access_key_scope(&verified.access_key_id)?
-                .unwrap_or(fulcrum_store::KeyScope::ReadOnly);
             let outcome = access::authorize(scope, &self.account, &verified.service, action)
                 .and_then(|()| match service {
                     Service::Iam => iam::dispatch(&call, action),

@@ -11,7 +11,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::time::Duration;
 
-use common::{bind_address, Fulcrum, Serve, EXIT_TIMEOUT};
+use common::{bind_address, wait_in_service, Fulcrum, Serve, EXIT_TIMEOUT};
 use fulcrum_model::{HealthCheck, InstanceId, Listener, Protocol};
 use fulcrum_store::Store;
 use fulcrum_testkit::{
@@ -63,20 +63,6 @@ fn seed_state(dir: &Path, port: u16, instance: SocketAddr) {
             state.register_instances("app", &[InstanceId::parse(&instance.ip().to_string())?])
         })
         .expect("write the state");
-}
-
-/// Polls the balancer until `GET /` through `addr` reaches an instance (200).
-async fn wait_in_service(addr: SocketAddr) {
-    eventually(
-        &format!("an instance in service behind {addr}"),
-        Duration::from_secs(20),
-        || async move {
-            http_get(addr, "/", &[])
-                .await
-                .is_ok_and(|r| r.status == 200)
-        },
-    )
-    .await;
 }
 
 /// Checks what the demo instance reports about a request that came through `port`.

@@ -16,7 +16,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use aws_credential_types::Credentials;
 use aws_sdk_elasticloadbalancing as elb;
-use common::{backends_on_one_port, bind_address, Fulcrum, Serve};
+use common::{backends_on_one_port, bind_address, wait_in_service, Fulcrum, Serve};
 use fulcrum_model::{HealthCheck, InstanceId, Listener, Protocol};
 use fulcrum_store::Store;
 use fulcrum_testkit::{client_tls_config, eventually, http_get, https_get, Backend, Conn, TestCa};
@@ -76,20 +76,6 @@ fn seed(dir: &Path, instances: &[Backend]) -> String {
 /// `serve` on `dir` at ELB's real health-check pace.
 fn serve(dir: &Path, bind: IpAddr) -> Serve {
     Serve::new(dir, bind).time_scale(1)
-}
-
-/// Waits until `GET /` through `addr` reaches an instance.
-async fn wait_in_service(addr: SocketAddr) {
-    eventually(
-        &format!("an instance in service behind {addr}"),
-        Duration::from_secs(20),
-        || async move {
-            http_get(addr, "/", &[])
-                .await
-                .is_ok_and(|r| r.status == 200)
-        },
-    )
-    .await;
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -468,6 +468,22 @@ impl State {
             .expect("found above"))
     }
 
+    /// The certificates a listener-certificate change names: at least one, each uploaded.
+    fn check_certificate_ids(&self, cert_ids: &[String]) -> Result<(), ModelError> {
+        if cert_ids.is_empty() {
+            return Err(validation(
+                "Certificates must name at least one certificate",
+            ));
+        }
+        match cert_ids
+            .iter()
+            .find(|id| !self.certificates.contains_key(id.as_str()))
+        {
+            Some(unknown) => Err(ModelError::CertificateNotFound(unknown.clone())),
+            None => Ok(()),
+        }
+    }
+
     /// Adds certificates (by id) to a TLS listener's list, after those it has, for clients
     /// whose SNI names them; one already in the list stays where it is (adding is idempotent).
     pub fn add_listener_certificates(
@@ -477,17 +493,7 @@ impl State {
         cert_ids: &[String],
     ) -> Result<(), ModelError> {
         let listener = self.tls_listener(name, port)?;
-        if cert_ids.is_empty() {
-            return Err(validation(
-                "Certificates must name at least one certificate",
-            ));
-        }
-        if let Some(unknown) = cert_ids
-            .iter()
-            .find(|id| !self.certificates.contains_key(id.as_str()))
-        {
-            return Err(ModelError::CertificateNotFound(unknown.clone()));
-        }
+        self.check_certificate_ids(cert_ids)?;
         let mut certificates = listener.certificates.clone();
         for id in cert_ids {
             if !certificates.contains(id) {
@@ -514,17 +520,7 @@ impl State {
         cert_ids: &[String],
     ) -> Result<(), ModelError> {
         let listener = self.tls_listener(name, port)?;
-        if cert_ids.is_empty() {
-            return Err(validation(
-                "Certificates must name at least one certificate",
-            ));
-        }
-        if let Some(unknown) = cert_ids
-            .iter()
-            .find(|id| !self.certificates.contains_key(id.as_str()))
-        {
-            return Err(ModelError::CertificateNotFound(unknown.clone()));
-        }
+        self.check_certificate_ids(cert_ids)?;
         if let Some(default) = listener
             .certificates
             .first()

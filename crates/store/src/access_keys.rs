@@ -53,6 +53,11 @@ impl KeyScope {
             _ => None,
         }
     }
+
+    /// As the store keeps it: an unknown scope (written by a newer release) grants the least.
+    fn from_column(s: &str) -> KeyScope {
+        KeyScope::parse(s).unwrap_or(KeyScope::ReadOnly)
+    }
 }
 
 /// What came of a revocation.
@@ -126,18 +131,24 @@ impl Store {
     /// The secret of an active access key, for verifying a signature; `None` if the key does not
     /// exist or was revoked.
     pub fn access_key_secret(&self, id: &str) -> Result<Option<String>, StoreError> {
-        let sealed: Option<Option<Vec<u8>>> = self
+        Ok(self.access_key(id)?.map(|(secret, _)| secret))
+    }
+
+    /// The secret and the scope of an active access key, in one read: what an API call needs to
+    /// check its signature and then what it may do.
+    pub fn access_key(&self, id: &str) -> Result<Option<(String, KeyScope)>, StoreError> {
+        let row: Option<(Option<Vec<u8>>, String)> = self
             .lock()
             .query_row(
-                "SELECT sealed_secret FROM access_keys WHERE id = ?1 AND active = 1",
+                "SELECT sealed_secret, scope FROM access_keys WHERE id = ?1 AND active = 1",
                 params![id],
-                |r| r.get(0),
+                |r| Ok((r.get(0)?, r.get(1)?)),
             )
             .optional()
             .map_err(StoreError::sqlite(
                 self.context(&format!("reading access key {id}")),
             ))?;
-        let Some(Some(sealed)) = sealed else {
+        let Some((Some(sealed), scope)) = row else {
             return Ok(None);
         };
         let mut secret = self
@@ -149,7 +160,10 @@ impl Store {
                     self.db_path.display()
                 ))
             })?;
-        Ok(Some(std::mem::take(&mut *secret)))
+        Ok(Some((
+            std::mem::take(&mut *secret),
+            KeyScope::from_column(&scope),
+        )))
     }
 
     /// Every access key, active or revoked, oldest first.
@@ -169,28 +183,11 @@ impl Store {
                     description: r.get(1)?,
                     created: u64::try_from(r.get::<_, i64>(2)?).unwrap_or(0),
                     active: r.get(3)?,
-                    // An unknown scope (written by a newer release) grants the least.
-                    scope: KeyScope::parse(&r.get::<_, String>(4)?).unwrap_or(KeyScope::ReadOnly),
+                    scope: KeyScope::from_column(&r.get::<_, String>(4)?),
                 })
             })
             .map_err(err())?;
         rows.collect::<Result<_, _>>().map_err(err())
-    }
-
-    /// The scope of an active access key; `None` if there is no such active key.
-    pub fn access_key_scope(&self, id: &str) -> Result<Option<KeyScope>, StoreError> {
-        let scope: Option<String> = self
-            .lock()
-            .query_row(
-                "SELECT scope FROM access_keys WHERE id = ?1 AND active = 1",
-                params![id],
-                |r| r.get(0),
-            )
-            .optional()
-            .map_err(StoreError::sqlite(
-                self.context(&format!("reading access key {id}")),
-            ))?;
-        Ok(scope.map(|s| KeyScope::parse(&s).unwrap_or(KeyScope::ReadOnly)))
     }
 
     /// Revokes an access key for good, unless it is the last active admin key. The check and

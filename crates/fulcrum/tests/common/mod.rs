@@ -616,3 +616,17 @@ pub async fn signed_call(
         .await
         .expect("a signed call")
 }
+
+/// Polls the balancer until `GET /` through `addr` reaches an instance (200).
+pub async fn wait_in_service(addr: SocketAddr) {
+    fulcrum_testkit::eventually(
+        &format!("an instance in service behind {addr}"),
+        Duration::from_secs(20),
+        || async move {
+            http_get(addr, "/", &[])
+                .await
+                .is_ok_and(|r| r.status == 200)
+        },
+    )
+    .await;
+}
