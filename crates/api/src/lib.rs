@@ -7,6 +7,7 @@
 
 mod access;
 mod arn;
+mod cloudwatch;
 mod ec2;
 mod elb;
 mod error;
@@ -49,6 +50,8 @@ pub struct Api {
     pub public_host: String,
     /// Closed while the node hands over to a process that replaces it.
     pub pause: Pause,
+    /// The one-minute metrics that CloudWatch's API answers from.
+    pub series: Arc<fulcrum_telemetry::series::Series>,
 }
 
 /// Keeps API calls out of a node that is handing over to a new process, so that no write lands
@@ -127,6 +130,15 @@ impl Api {
         };
         let this = Arc::clone(self);
         let rid = request_id.clone();
+        if cloudwatch::is_rpc(&parts) {
+            // CloudWatch's rpc-v2-cbor: CBOR in and out, on the blocking pool like the rest.
+            let outcome =
+                tokio::task::spawn_blocking(move || cloudwatch::rpc(&this, &parts, &body, &rid));
+            return outcome.await.unwrap_or_else(|e| {
+                tracing::error!(error = %e, "API action panicked");
+                cloudwatch::rpc_error(&ApiError::internal("internal error"), &request_id)
+            });
+        }
         // Actions read and write SQLite, which blocks: they run on the blocking pool.
         let outcome = tokio::task::spawn_blocking(move || this.call(&parts, &body, &rid)).await;
         match outcome {
@@ -154,12 +166,6 @@ impl Api {
         let mut service = Service::claimed(parts);
         let _running = self.pause.calls.read().unwrap_or_else(|e| e.into_inner());
         let result = (|| {
-            if self.pause.is_paused() {
-                return Err(ApiError::new(
-                    "ServiceUnavailable",
-                    "this node is handing over to a new process; retry",
-                ));
-            }
             if parts.method != Method::POST && parts.method != Method::GET {
                 return Err(ApiError::new(
                     "InvalidAction",
@@ -172,25 +178,15 @@ impl Api {
                     format!("no API at {}", parts.uri.path()),
                 ));
             }
-            let signed = fulcrum_sigv4::SignedRequest {
-                method: &parts.method,
-                uri: &parts.uri,
-                headers: &parts.headers,
+            let (verified, scope) = self.admit(
+                parts,
                 body,
-            };
-            let store = &self.store;
-            // One read of the key gives the secret to check the signature with, and its scope.
-            let mut scope = fulcrum_store::KeyScope::ReadOnly;
-            let verified = fulcrum_sigv4::verify(
-                &signed,
-                &self.region,
-                &[ELB_SERVICE, IAM_SERVICE, ec2::EC2_SERVICE],
-                SystemTime::now(),
-                |key| {
-                    let (secret, key_scope) = store.access_key(key).ok().flatten()?;
-                    scope = key_scope;
-                    Some(secret)
-                },
+                &[
+                    ELB_SERVICE,
+                    IAM_SERVICE,
+                    ec2::EC2_SERVICE,
+                    cloudwatch::SERVICE,
+                ],
             )?;
             let mut params = Params::default();
             if let Some(query) = parts.uri.query() {
@@ -220,6 +216,7 @@ impl Api {
                     Service::Iam => iam::dispatch(&call, action),
                     Service::Ec2 => ec2::dispatch(&call, action),
                     Service::Elb => elb::dispatch(&call, action),
+                    Service::CloudWatch => cloudwatch::dispatch(&call, action),
                 });
             if !access::is_read_only(action) {
                 access::audit(&verified.access_key_id, action, &params, &outcome);
@@ -231,14 +228,49 @@ impl Api {
         }
         (result, service)
     }
+
+    /// What every call passes first: refused while the node hands over; otherwise signed,
+    /// for one of `services`, by a key the store knows. Returns what the signature says and
+    /// the key's scope.
+    fn admit(
+        &self,
+        parts: &http::request::Parts,
+        body: &[u8],
+        services: &[&str],
+    ) -> Result<(fulcrum_sigv4::Verified, fulcrum_store::KeyScope), ApiError> {
+        if self.pause.is_paused() {
+            return Err(ApiError::new(
+                "ServiceUnavailable",
+                "this node is handing over to a new process; retry",
+            ));
+        }
+        let signed = fulcrum_sigv4::SignedRequest {
+            method: &parts.method,
+            uri: &parts.uri,
+            headers: &parts.headers,
+            body,
+        };
+        let store = &self.store;
+        // One read of the key gives the secret to check the signature with, and its scope.
+        let mut scope = fulcrum_store::KeyScope::ReadOnly;
+        let verified =
+            fulcrum_sigv4::verify(&signed, &self.region, services, SystemTime::now(), |key| {
+                let (secret, key_scope) = store.access_key(key).ok().flatten()?;
+                scope = key_scope;
+                Some(secret)
+            })?;
+        Ok((verified, scope))
+    }
 }
 
-/// The AWS service a call is for: ELB, IAM, or the one EC2 call ELB clients make.
+/// The AWS service a call is for: ELB, IAM, the one EC2 call ELB clients make, or CloudWatch
+/// (in the Query protocol; its rpc-v2-cbor calls take their own path).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Service {
     Elb,
     Iam,
     Ec2,
+    CloudWatch,
 }
 
 impl Service {
@@ -246,6 +278,7 @@ impl Service {
         match name {
             IAM_SERVICE => Service::Iam,
             ec2::EC2_SERVICE => Service::Ec2,
+            cloudwatch::SERVICE => Service::CloudWatch,
             _ => Service::Elb,
         }
     }
@@ -260,6 +293,7 @@ impl Service {
             Service::Elb => err.to_xml(ELB_NAMESPACE, request_id),
             Service::Iam => err.to_xml(IAM_NAMESPACE, request_id),
             Service::Ec2 => ec2::error_xml(err, request_id),
+            Service::CloudWatch => err.to_xml(cloudwatch::NAMESPACE, request_id),
         }
     }
 }
