@@ -7,6 +7,7 @@ mod client;
 mod cmd;
 mod credentials;
 mod demo;
+mod metrics_endpoint;
 mod notify;
 mod serve;
 mod upgrade;

@@ -3,7 +3,6 @@
 //! area (one link); each part in its own module.
 
 #[path = "../common/mod.rs"]
-#[allow(dead_code)]
 mod common;
 
 mod access_log;
