@@ -245,7 +245,7 @@ impl DataPlane {
             .collect();
         for port in gone {
             if let Some(listener) = control.listeners.remove(&port) {
-                tracing::info!(port, "listener closed");
+                tracing::info!(event = "listener_closed", port, "listener closed");
                 drop(listener.stop());
             }
         }
@@ -276,7 +276,7 @@ impl DataPlane {
             if let Some(running) = control.listeners.get(&port) {
                 // Rotation or a policy change: new handshakes see it, open connections keep theirs.
                 if let (Some(tls), Some(wanted)) = (&running.tls, wanted) {
-                    if let Err(e) = control.tls.update(tls, wanted) {
+                    if let Err(e) = control.tls.update(port, tls, wanted) {
                         control.failed.insert(port, e.to_string());
                     }
                 }
@@ -298,11 +298,11 @@ impl DataPlane {
             );
             match started {
                 Ok(listener) => {
-                    tracing::info!(?addrs, %protocol, "listener open");
+                    tracing::info!(event = "listener_opened", port, ?addrs, %protocol, "listener open");
                     control.listeners.insert(port, listener);
                 }
                 Err((addr, e)) => {
-                    tracing::error!(%addr, error = %e, "cannot open listener");
+                    tracing::error!(event = "listener_failed", port, %addr, error = %e, "cannot open listener");
                     control
                         .failed
                         .insert(port, format!("cannot listen on {addr}: {e}"));

@@ -7,4 +7,5 @@ mod common;
 
 mod access_log;
 mod cloudwatch;
+mod logs;
 mod prometheus;
