@@ -10,6 +10,7 @@
 
 pub mod access_log;
 pub mod metrics;
+pub mod prometheus;
 pub mod series;
 
 pub use metrics::{Histogram, LbGauges, LbMetrics, Registry};

@@ -183,9 +183,6 @@ pub struct LbMetrics {
     pub tls12: HandshakeCounts,
     pub tls13: HandshakeCounts,
     pub tls_failed: Counter,
-    /// Bytes received from and sent to clients (ALB's ProcessedBytes is their sum).
-    pub received_bytes: Counter,
-    pub sent_bytes: Counter,
 }
 
 impl LbMetrics {
@@ -206,8 +203,6 @@ impl LbMetrics {
             tls12: HandshakeCounts::default(),
             tls13: HandshakeCounts::default(),
             tls_failed: Counter::default(),
-            received_bytes: Counter::default(),
-            sent_bytes: Counter::default(),
         }
     }
 

@@ -7,4 +7,4 @@ mod record;
 mod sink;
 
 pub use record::{HttpFields, Record, RequestLine, TlsFields};
-pub use sink::{channel, AccessLogQueue, AccessLogSink, LogTarget};
+pub use sink::{channel, AccessLogQueue, AccessLogSink, Following, LogTarget};

@@ -20,8 +20,19 @@ pub struct LogTarget {
     pub s3_bucket_name: Option<String>,
     pub s3_bucket_prefix: Option<String>,
     /// Live tails following this load balancer (`fulcrum lb logs --follow`); records are made
-    /// while this is non-zero even when files are off.
-    followers: AtomicUsize,
+    /// while this is non-zero even when files are off. Shared with the targets that replace
+    /// this one when snapshots are applied, so that a tail outlives a change of settings.
+    followers: Arc<AtomicUsize>,
+}
+
+/// A live tail's hold on a load balancer: records are made while it lives.
+#[derive(Debug)]
+pub struct Following(Arc<AtomicUsize>);
+
+impl Drop for Following {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 impl LogTarget {
@@ -38,7 +49,7 @@ impl LogTarget {
             emit_interval_minutes: emit_interval_minutes.unwrap_or(60),
             s3_bucket_name,
             s3_bucket_prefix,
-            followers: AtomicUsize::new(0),
+            followers: Arc::new(AtomicUsize::new(0)),
         }
     }
 
@@ -48,18 +59,16 @@ impl LogTarget {
         self.enabled || self.followers.load(Ordering::Relaxed) > 0
     }
 
-    pub fn follow(&self) {
+    /// Makes records wanted until the returned hold is dropped.
+    pub fn follow(&self) -> Following {
         self.followers.fetch_add(1, Ordering::Relaxed);
+        Following(Arc::clone(&self.followers))
     }
 
-    pub fn unfollow(&self) {
-        self.followers.fetch_sub(1, Ordering::Relaxed);
-    }
-
-    /// Carries the followers of the target this one replaces (a snapshot was applied).
-    pub fn take_followers_of(&self, old: &LogTarget) {
-        self.followers
-            .store(old.followers.load(Ordering::Relaxed), Ordering::Relaxed);
+    /// Shares the followers of the target this one replaces (a snapshot was applied).
+    pub fn with_followers_of(mut self, old: &LogTarget) -> Self {
+        self.followers = Arc::clone(&old.followers);
+        self
     }
 }
 
