@@ -130,13 +130,14 @@ impl Api {
         };
         let this = Arc::clone(self);
         let rid = request_id.clone();
-        if cloudwatch::is_rpc(&parts) {
-            // CloudWatch's rpc-v2-cbor: CBOR in and out, on the blocking pool like the rest.
-            let outcome =
-                tokio::task::spawn_blocking(move || cloudwatch::rpc(&this, &parts, &body, &rid));
+        if let Some(protocol) = cloudwatch::Protocol::of(&parts) {
+            // CloudWatch in JSON or CBOR, answered in kind, on the blocking pool like the rest.
+            let outcome = tokio::task::spawn_blocking(move || {
+                cloudwatch::rpc(&this, protocol, &parts, &body, &rid)
+            });
             return outcome.await.unwrap_or_else(|e| {
                 tracing::error!(error = %e, "API action panicked");
-                cloudwatch::rpc_error(&ApiError::internal("internal error"), &request_id)
+                protocol.error(&ApiError::internal("internal error"), &request_id)
             });
         }
         // Actions read and write SQLite, which blocks: they run on the blocking pool.

@@ -255,6 +255,8 @@ async fn serve(args: ServeArgs, open_files: u64) -> anyhow::Result<()> {
             },
         ))
     });
+    let series = Arc::new(open_series(&args.data_dir, &metrics)?);
+    let sampler = series.start();
     let inherited_api = takeover.as_mut().and_then(|t| t.api.take());
     if let Some(t) = &mut takeover {
         data_plane.inherit(std::mem::take(&mut t.sockets));
@@ -268,6 +270,7 @@ async fn serve(args: ServeArgs, open_files: u64) -> anyhow::Result<()> {
         account: ACCOUNT.to_owned(),
         public_host: public_host(&args.bind),
         pause: Pause::default(),
+        series,
     });
     let mut api = ApiServer {
         listener: Arc::new(api_listener(args.api, inherited_api).await?),
@@ -365,6 +368,8 @@ async fn serve(args: ServeArgs, open_files: u64) -> anyhow::Result<()> {
     let left = data_plane
         .shutdown(Duration::from_secs(args.drain_timeout))
         .await;
+    // After the drain, so that the last requests' counts are in the minute it stores.
+    let _ = tokio::task::spawn_blocking(move || sampler.stop()).await;
     if left > 0 {
         tracing::warn!(
             connections = left,
@@ -374,6 +379,20 @@ async fn serve(args: ServeArgs, open_files: u64) -> anyhow::Result<()> {
         tracing::info!("drained; bye");
     }
     Ok(())
+}
+
+/// The one-minute series behind CloudWatch's API, in `DIR/metrics.db`. A file that cannot be
+/// opened costs the history, not the node: the series is then kept in memory for this run.
+fn open_series(
+    dir: &std::path::Path,
+    registry: &Arc<fulcrum_telemetry::Registry>,
+) -> anyhow::Result<fulcrum_telemetry::series::Series> {
+    use fulcrum_telemetry::series::{Series, FILE};
+    let path = dir.join(FILE);
+    Series::open(&path, Arc::clone(registry)).or_else(|e| {
+        tracing::warn!(path = %path.display(), error = %e, "metrics kept in memory only");
+        Series::in_memory(Arc::clone(registry)).context("cannot keep metrics even in memory")
+    })
 }
 
 /// Listens on the control socket, through which a process started later takes over.

@@ -45,17 +45,18 @@ pub(super) fn list_metrics(
             "At most 10 Dimensions may be given.",
         ));
     }
-    let since =
-        match input.string("RecentlyActive")? {
-            None => now - RETENTION.as_secs() as i64,
-            Some("PT3H") => now - RECENT,
-            Some(other) => return Err(ApiError::new(
+    let since = match input.string("RecentlyActive")? {
+        None => now - RETENTION.as_secs() as i64,
+        Some("PT3H") => now - RECENT,
+        Some(other) => {
+            return Err(ApiError::new(
                 "InvalidParameterValue",
                 format!(
                     "The value {other} for parameter RecentlyActive is invalid: it must be PT3H."
                 ),
-            )),
-        };
+            ))
+        }
+    };
     let skip = match input.string("NextToken")? {
         None => 0,
         Some(token) => token.parse::<usize>().map_err(|_| {

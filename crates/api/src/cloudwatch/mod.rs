@@ -2,14 +2,15 @@
 //! ListMetrics over the node's one-minute series (`fulcrum_telemetry::series`), signed for
 //! the service `monitoring` like every other call.
 //!
-//! Today's SDKs (aws CLI 1.x and 2.x, boto3) speak CloudWatch in Smithy's rpc-v2-cbor
-//! protocol (`POST /service/GraniteServiceVersion20100801/operation/<Op>`, CBOR bodies;
-//! `rpc.rs`); older ones in the Query protocol (`Action=GetMetricStatistics` on `/`, XML;
-//! `query.rs`). Both read their input into one tree (`value.rs`) that the operations read, and
+//! Today's SDKs speak CloudWatch in an RPC protocol (`rpc.rs`): awsJson1_0 (the aws CLI and
+//! boto3: JSON with `X-Amz-Target`) or Smithy's rpc-v2-cbor (CBOR on
+//! `/service/GraniteServiceVersion20100801/operation/<Op>`); older ones in the Query protocol
+//! (`Action=GetMetricStatistics` on `/`, XML; `query.rs`). Both read their input into one tree (`value.rs`) that the operations read, and
 //! write the tree the operations build. Other namespaces have no metrics: empty answers, not
 //! errors, as CloudWatch answers for a metric nobody published.
 
 mod cbor;
+mod json;
 mod list;
 mod query;
 mod rpc;
@@ -22,7 +23,7 @@ use crate::error::ApiError;
 use value::{Input, Shape, Value};
 
 pub(crate) use query::dispatch;
-pub(crate) use rpc::{error as rpc_error, is_rpc, rpc};
+pub(crate) use rpc::{rpc, Protocol};
 
 /// The service name in the SigV4 credential scope.
 pub(crate) const SERVICE: &str = "monitoring";

@@ -22,7 +22,6 @@ pub enum Metric {
     ActiveConnectionCount,
     NewConnectionCount,
     ClientTlsNegotiationErrorCount,
-    ProcessedBytes,
 }
 
 /// The unit a metric is published in (CloudWatch's `StandardUnit`).
@@ -30,7 +29,6 @@ pub enum Metric {
 pub enum Unit {
     Count,
     Seconds,
-    Bytes,
 }
 
 impl Unit {
@@ -38,7 +36,6 @@ impl Unit {
         match self {
             Unit::Count => "Count",
             Unit::Seconds => "Seconds",
-            Unit::Bytes => "Bytes",
         }
     }
 }
@@ -59,7 +56,7 @@ pub(crate) enum Kind {
 }
 
 impl Metric {
-    pub const ALL: [Metric; 17] = [
+    pub const ALL: [Metric; 16] = [
         Metric::RequestCount,
         Metric::Latency,
         Metric::HttpCodeElb4xx,
@@ -76,7 +73,6 @@ impl Metric {
         Metric::ActiveConnectionCount,
         Metric::NewConnectionCount,
         Metric::ClientTlsNegotiationErrorCount,
-        Metric::ProcessedBytes,
     ];
 
     /// The name in the `AWS/ELB` namespace.
@@ -98,7 +94,6 @@ impl Metric {
             Metric::ActiveConnectionCount => "ActiveConnectionCount",
             Metric::NewConnectionCount => "NewConnectionCount",
             Metric::ClientTlsNegotiationErrorCount => "ClientTLSNegotiationErrorCount",
-            Metric::ProcessedBytes => "ProcessedBytes",
         }
     }
 
@@ -110,7 +105,6 @@ impl Metric {
     pub fn unit(self) -> Unit {
         match self {
             Metric::Latency => Unit::Seconds,
-            Metric::ProcessedBytes => Unit::Bytes,
             _ => Unit::Count,
         }
     }
@@ -127,8 +121,7 @@ impl Metric {
             Metric::BackendConnectionErrors
             | Metric::SpilloverCount
             | Metric::NewConnectionCount
-            | Metric::ClientTlsNegotiationErrorCount
-            | Metric::ProcessedBytes => Kind::NodeCount,
+            | Metric::ClientTlsNegotiationErrorCount => Kind::NodeCount,
             Metric::Latency => Kind::Latency,
             Metric::HealthyHostCount
             | Metric::UnHealthyHostCount

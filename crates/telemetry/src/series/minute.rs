@@ -22,7 +22,7 @@ pub(crate) struct Row {
 }
 
 /// The metrics that are counters in [`LbMetrics`], in the order of [`Counters`].
-const COUNTED: [Metric; 13] = [
+const COUNTED: [Metric; 12] = [
     Metric::RequestCount,
     Metric::HttpCodeElb4xx,
     Metric::HttpCodeElb5xx,
@@ -34,7 +34,6 @@ const COUNTED: [Metric; 13] = [
     Metric::SpilloverCount,
     Metric::NewConnectionCount,
     Metric::ClientTlsNegotiationErrorCount,
-    Metric::ProcessedBytes,
     // Latency's SampleCount, kept with the others so that one read takes them all.
     Metric::Latency,
 ];
@@ -61,7 +60,6 @@ impl Reading {
             Metric::SpilloverCount => m.spillover.get(),
             Metric::NewConnectionCount => m.new_connections.get(),
             Metric::ClientTlsNegotiationErrorCount => m.tls_failed.get(),
-            Metric::ProcessedBytes => m.received_bytes.get() + m.sent_bytes.get(),
             _ => latency.count,
         });
         Reading { counters, latency }
@@ -363,18 +361,5 @@ mod tests {
         let latency = find(&rows, "web", Metric::Latency).unwrap();
         assert_eq!((latency.min, latency.max, latency.samples), (0.1, 0.3, 2.0));
         assert!((latency.average() - 0.2).abs() < 1e-9);
-    }
-
-    #[test]
-    fn processed_bytes_are_both_ways() {
-        let registry = Registry::default();
-        let web = registry.lb("web");
-        let mut open = OpenMinute::new(0, &registry);
-        web.received_bytes.add(100);
-        web.sent_bytes.add(1000);
-        assert_eq!(
-            find(&open.rows(&registry), "web", Metric::ProcessedBytes).map(|s| s.sum),
-            Some(1100.0)
-        );
     }
 }
