@@ -108,3 +108,6 @@ fn error_shape(code: &str) -> Option<&'static str> {
         _ => return None,
     })
 }
+
+#[cfg(test)]
+mod tests;

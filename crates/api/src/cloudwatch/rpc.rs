@@ -44,7 +44,7 @@ impl Protocol {
     }
 
     /// The operation the request names.
-    fn operation<'r>(self, parts: &'r http::request::Parts) -> &'r str {
+    fn operation(self, parts: &http::request::Parts) -> &str {
         match self {
             Protocol::Cbor => &parts.uri.path()[CBOR_PATH_PREFIX.len()..],
             Protocol::Json => parts
