@@ -14,4 +14,4 @@ pub use layout::{node_ip, Layout, TEST_FILE};
 pub use record::{HttpFields, Record, RequestLine, TlsFields};
 pub use sink::{channel, AccessLogQueue, AccessLogSink, Following, LogTarget};
 pub use tail::{Tail, Tails, RECENT_LINES};
-pub use writer::{AccessLogWriter, LogSettings, WriterConfig, WriterError};
+pub use writer::{AccessLogWriter, LogSettings, SettingsHandle, WriterConfig, WriterError};

@@ -111,11 +111,9 @@ impl AccessLogWriter {
         })
     }
 
-    /// The settings of every load balancer in the state, after each change: logging turned on
-    /// writes the test file; intervals of load balancers with logging on publish files even
-    /// when no request came; deleted load balancers' tails end.
-    pub fn configure(&self, settings: Vec<LogSettings>) {
-        let _ = self.control.send(Control::Configure(settings));
+    /// A handle to tell the writer the settings of load balancers, from wherever they change.
+    pub fn settings(&self) -> SettingsHandle {
+        SettingsHandle(self.control.clone())
     }
 
     /// Takes what is queued, publishes every file with lines in it and waits for the thread.
@@ -133,6 +131,19 @@ impl AccessLogWriter {
 impl Drop for AccessLogWriter {
     fn drop(&mut self) {
         let _ = self.control.send(Control::Stop);
+    }
+}
+
+/// Tells the writer the settings of load balancers.
+#[derive(Debug, Clone)]
+pub struct SettingsHandle(mpsc::Sender<Control>);
+
+impl SettingsHandle {
+    /// The settings of every load balancer in the state, after each change: logging turned on
+    /// writes the test file; intervals of load balancers with logging on publish files even
+    /// when no request came; deleted load balancers' tails end.
+    pub fn configure(&self, settings: Vec<LogSettings>) {
+        let _ = self.0.send(Control::Configure(settings));
     }
 }
 
