@@ -97,6 +97,7 @@ pub(crate) fn audit(
     };
     tracing::info!(
         target: "fulcrum::audit",
+        event = "api_change",
         access_key,
         action,
         resources = %resources(params),

@@ -7,6 +7,7 @@ mod client;
 mod cmd;
 mod credentials;
 mod demo;
+mod metrics_endpoint;
 mod notify;
 mod serve;
 mod upgrade;
@@ -27,6 +28,20 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 struct Cli {
     #[command(subcommand)]
     command: Command,
+    /// How log lines are written to stderr: `text` for people, `json` (one object per line,
+    /// with every field) for log shippers.
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text, env = "FULCRUM_LOG_FORMAT")]
+    log_format: LogFormat,
+    /// What is logged: a level (`error`, `warn`, `info`, `debug`, `trace`) or a filter such as
+    /// `info,fulcrum_proxy=debug`. Defaults to RUST_LOG, else `info`.
+    #[arg(long, global = true, env = "FULCRUM_LOG_LEVEL")]
+    log_level: Option<String>,
+}
+
+#[derive(Clone, Copy, Debug, clap::ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
 }
 
 #[derive(Subcommand)]
@@ -43,16 +58,49 @@ enum Command {
     Key(cmd::key::KeyArgs),
 }
 
+fn init_logging(format: LogFormat, level: Option<&str>) -> anyhow::Result<()> {
+    use anyhow::Context;
+    use tracing_subscriber::EnvFilter;
+    const LEVELS: [&str; 6] = ["off", "error", "warn", "info", "debug", "trace"];
+    let filter = match level {
+        Some(level) => {
+            // A bare word would be taken as a target name and silently log nothing.
+            let bad = level.split(',').find(|d| {
+                !d.contains('=') && !LEVELS.contains(&d.trim().to_ascii_lowercase().as_str())
+            });
+            if let Some(bad) = bad {
+                anyhow::bail!(
+                    "--log-level {bad:?} is not a level ({}) or a TARGET=LEVEL filter",
+                    LEVELS.join(", ")
+                );
+            }
+            EnvFilter::try_new(level)
+                .with_context(|| format!("--log-level {level:?} is not a level or a filter"))?
+        }
+        None => EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
+    };
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => builder
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+            .init(),
+        LogFormat::Json => builder
+            .json()
+            .flatten_event(true)
+            .with_current_span(false)
+            .init(),
+    }
+    Ok(())
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .init();
+    if let Err(e) = init_logging(cli.log_format, cli.log_level.as_deref()) {
+        eprintln!("fulcrum: {e:#}");
+        return ExitCode::FAILURE;
+    }
     let result = match cli.command {
         Command::Serve(args) => serve::run(args),
         Command::Cert(args) => cmd::cert::run(args),

@@ -16,6 +16,7 @@ use fulcrum_proxy::{DataPlane, DataPlaneConfig, Limits, StickinessKey};
 
 use crate::api_tls::ApiTlsMode;
 use fulcrum_store::Store;
+use fulcrum_telemetry::Registry;
 use tokio::net::UnixStream;
 use tokio::signal::unix::{signal, SignalKind};
 
@@ -93,6 +94,17 @@ pub struct ServeArgs {
     /// in seconds.
     #[arg(long, default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..=3600))]
     pub takeover_timeout: u64,
+    /// Serve Prometheus metrics on this address (`GET /metrics`), without authentication: bind
+    /// it to a private or loopback address.
+    #[arg(long, value_name = "ADDR")]
+    pub metrics: Option<SocketAddr>,
+    /// Upper bounds of the latency histograms, in seconds, comma-separated and ascending.
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "0.0005,0.001,0.0025,0.005,0.01,0.025,0.05,0.1,0.25,0.5,1,2.5,5,10,30,60"
+    )]
+    pub metrics_buckets: Vec<f64>,
     /// Divides health-check intervals and timeouts (tests only).
     #[arg(long, default_value_t = 1, hide = true)]
     pub health_check_time_scale: u32,
@@ -144,7 +156,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
 }
 
 /// What the data plane is configured with, from the flags.
-fn data_plane_config(args: &ServeArgs, open_files: u64) -> DataPlaneConfig {
+fn data_plane_config(args: &ServeArgs, open_files: u64) -> anyhow::Result<DataPlaneConfig> {
     // A proxied connection holds a client and an instance descriptor, a spliced one four more:
     // a third of the descriptors leaves room for the instance side and the rest of the node.
     let max_connections = args.max_connections.unwrap_or_else(|| {
@@ -152,7 +164,8 @@ fn data_plane_config(args: &ServeArgs, open_files: u64) -> DataPlaneConfig {
             .unwrap_or(usize::MAX)
             .max(64)
     });
-    DataPlaneConfig {
+    let metrics = Registry::new(&args.metrics_buckets).context("--metrics-buckets")?;
+    Ok(DataPlaneConfig {
         bind: args.bind.clone(),
         handshake_timeout: Duration::from_secs(args.handshake_timeout),
         header_read_timeout: Duration::from_secs(args.header_read_timeout),
@@ -166,8 +179,9 @@ fn data_plane_config(args: &ServeArgs, open_files: u64) -> DataPlaneConfig {
         },
         health_file: Some(args.data_dir.join(HEALTH_FILE)),
         health_check_time_scale: args.health_check_time_scale,
+        metrics: Arc::new(metrics),
         ..DataPlaneConfig::default()
-    }
+    })
 }
 
 async fn serve(args: ServeArgs, open_files: u64) -> anyhow::Result<()> {
@@ -251,10 +265,22 @@ async fn serve(args: ServeArgs, open_files: u64) -> anyhow::Result<()> {
     )?;
 
     // Created after the sockets came: it reads the health the old process saved just before.
-    let mut config = data_plane_config(&args, open_files);
+    let mut config = data_plane_config(&args, open_files)?;
     config.stickiness_key = StickinessKey::new(&store.stickiness_key()?[..]);
     config.access_log = Some(access_logs.sink.clone());
+    let metrics = Arc::clone(&config.metrics);
+    let access_log = config.access_log.clone();
     let data_plane = DataPlane::new(config)?;
+    let _metrics_endpoint = args.metrics.map(|addr| {
+        AbortOnDrop(crate::metrics_endpoint::spawn(
+            addr,
+            crate::metrics_endpoint::Sources {
+                registry: Arc::clone(&metrics),
+                data_plane: data_plane.clone(),
+                access_log,
+            },
+        ))
+    });
     let inherited_api = takeover.as_mut().and_then(|t| t.api.take());
     if let Some(t) = &mut takeover {
         data_plane.inherit(std::mem::take(&mut t.sockets));
@@ -628,5 +654,14 @@ fn raise_open_files_limit() -> u64 {
             tracing::warn!(error = %e, "cannot raise the open files limit");
             1024
         }
+    }
+}
+
+/// Stops a task when dropped (at the end of `serve`).
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }

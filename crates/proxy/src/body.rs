@@ -2,6 +2,7 @@
 //! connection returned to the pool when the body ends), or a short body of the balancer's own.
 
 use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
@@ -10,12 +11,15 @@ use http_body::{Body, Frame, SizeHint};
 use hyper::body::Incoming;
 
 use crate::conn::OpenRequest;
+use crate::observe::Draft;
 use crate::upstream::{Outstanding, Sender, Upstream};
 
 pub(crate) struct ProxyBody {
     kind: Kind,
     /// Held for the client connection's watchdog until the body is over (see `conn`).
     open: Option<OpenRequest>,
+    /// The request's access-log record, finished with the bytes sent when the body is dropped.
+    log: Option<(Box<Draft>, u64)>,
 }
 
 enum Kind {
@@ -50,7 +54,17 @@ impl ProxyBody {
     }
 
     fn of(kind: Kind) -> Self {
-        ProxyBody { kind, open: None }
+        ProxyBody {
+            kind,
+            open: None,
+            log: None,
+        }
+    }
+
+    /// The same body, finishing `draft` with the bytes it sends.
+    pub(crate) fn logged(mut self, draft: Option<Box<Draft>>) -> Self {
+        self.log = draft.map(|d| (d, 0));
+        self
     }
 
     /// The same body, telling the client connection that its request is open until it ends.
@@ -94,9 +108,18 @@ impl Body for ProxyBody {
                     }
                     outstanding.take();
                 }
+                if let (Some((_, sent)), Poll::Ready(Some(Ok(frame)))) = (&mut self.log, &polled) {
+                    *sent += frame.data_ref().map_or(0, |d| d.len() as u64);
+                }
                 polled
             }
-            Kind::Local(data) => Poll::Ready(data.take().map(|d| Ok(Frame::data(d)))),
+            Kind::Local(data) => {
+                let frame = data.take();
+                if let (Some((_, sent)), Some(d)) = (&mut self.log, &frame) {
+                    *sent += d.len() as u64;
+                }
+                Poll::Ready(frame.map(|d| Ok(Frame::data(d))))
+            }
         }
     }
 
@@ -119,6 +142,9 @@ impl Drop for ProxyBody {
     /// A server does not poll a body it knows is over (empty, `HEAD`, `204`, or its announced
     /// length written): the connection is returned here if the exchange is complete.
     fn drop(&mut self) {
+        if let Some((draft, sent)) = self.log.take() {
+            draft.finish(sent);
+        }
         if let Kind::Upstream { body, conn, .. } = &mut self.kind {
             if body.is_end_stream() {
                 if let Some((upstream, sender)) = conn.take() {
@@ -126,5 +152,44 @@ impl Drop for ProxyBody {
                 }
             }
         }
+    }
+}
+
+/// The client's request body on its way to an instance, its bytes counted when an access-log
+/// record wants them (ELB's `received_bytes`).
+pub(crate) struct RequestBody {
+    inner: Incoming,
+    received: Option<Arc<AtomicU64>>,
+}
+
+impl RequestBody {
+    pub(crate) fn new(inner: Incoming, received: Option<Arc<AtomicU64>>) -> Self {
+        RequestBody { inner, received }
+    }
+}
+
+impl Body for RequestBody {
+    type Data = Bytes;
+    type Error = hyper::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
+        let polled = Pin::new(&mut self.inner).poll_frame(cx);
+        if let (Some(received), Poll::Ready(Some(Ok(frame)))) = (&self.received, &polled) {
+            if let Some(data) = frame.data_ref() {
+                received.fetch_add(data.len() as u64, Ordering::Relaxed);
+            }
+        }
+        polled
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
     }
 }

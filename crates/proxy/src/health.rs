@@ -325,6 +325,7 @@ impl HealthChecks {
                 None => self.first_health(&key, &probe, starting),
             };
             let task = tokio::spawn(run_checker(
+                key.clone(),
                 probe.clone(),
                 Arc::clone(&health),
                 self.time_scale,
@@ -420,6 +421,7 @@ impl HealthChecks {
 const FIRST_PROBE_SPREAD: Duration = Duration::from_secs(1);
 
 async fn run_checker(
+    (lb, instance): HealthKey,
     probe: Probe,
     health: Arc<InstanceHealth>,
     time_scale: u32,
@@ -447,7 +449,13 @@ async fn run_checker(
                 passes += 1;
                 failures = 0;
                 if !in_service && (passes >= check.healthy_threshold || judged_now) {
-                    tracing::info!(addr = %probe.addr, "instance is InService");
+                    tracing::info!(
+                        event = "instance_in_service",
+                        load_balancer = %lb,
+                        instance = %instance,
+                        addr = %probe.addr,
+                        "instance is InService"
+                    );
                     health.set(HealthStatus::in_service());
                 }
             }
@@ -455,8 +463,15 @@ async fn run_checker(
                 failures += 1;
                 passes = 0;
                 if failures >= check.unhealthy_threshold || judged_now {
-                    if in_service {
-                        tracing::warn!(addr = %probe.addr, %why, "instance is OutOfService");
+                    if in_service || judged_now {
+                        tracing::warn!(
+                            event = "instance_out_of_service",
+                            load_balancer = %lb,
+                            instance = %instance,
+                            addr = %probe.addr,
+                            reason = %why,
+                            "instance is OutOfService"
+                        );
                     }
                     health.set(HealthStatus::failed(&why));
                 }

@@ -12,6 +12,7 @@ mod forward;
 mod headers;
 mod health;
 mod listen;
+mod observe;
 mod proxy_protocol;
 mod runtime;
 mod sticky;
@@ -29,6 +30,9 @@ use std::time::Duration;
 
 use arc_swap::ArcSwap;
 use fulcrum_model::{InstanceId, LbName, Protocol, Snapshot};
+use fulcrum_telemetry::access_log::{AccessLogSink, LogTarget};
+use fulcrum_telemetry::metrics::GaugeSource;
+use fulcrum_telemetry::{LbGauges, Registry};
 use hyper::server::conn::{http1, http2};
 use hyper_util::rt::{TokioExecutor, TokioTimer};
 use tokio::sync::watch;
@@ -71,6 +75,11 @@ pub struct DataPlaneConfig {
     /// Divides health-check intervals and timeouts. Always 1 in service: it exists so that
     /// tests can watch instances move in and out of service within ELB's limits in less time.
     pub health_check_time_scale: u32,
+    /// Where each load balancer's metrics are counted (read by the Prometheus endpoint and the
+    /// CloudWatch API).
+    pub metrics: Arc<Registry>,
+    /// Where access-log records go; `None` makes none.
+    pub access_log: Option<AccessLogSink>,
 }
 
 /// Bounds on what one node takes on.
@@ -114,6 +123,8 @@ impl Default for DataPlaneConfig {
             health_file: None,
             stickiness_key: StickinessKey::random(),
             health_check_time_scale: 1,
+            metrics: Arc::new(Registry::default()),
+            access_log: None,
         }
     }
 }
@@ -137,6 +148,7 @@ struct Control {
     listeners: BTreeMap<u16, RunningListener>,
     tls: tls::TlsCache,
     backend_tls: backend_tls::BackendTlsCache,
+    log_targets: runtime::LogTargets,
     /// Listeners that could not be started, by port, with the reason.
     failed: BTreeMap<u16, String>,
     /// Listening sockets handed over by the process this one replaces, used by the first apply.
@@ -182,9 +194,13 @@ impl DataPlane {
             listeners: BTreeMap::new(),
             tls: tls::TlsCache::new()?,
             backend_tls: backend_tls::BackendTlsCache::default(),
+            log_targets: HashMap::new(),
             failed: BTreeMap::new(),
             inherited: HashMap::new(),
         };
+        config.metrics.set_gauge_source(Arc::new(Gauges {
+            shared: Arc::downgrade(&shared),
+        }));
         Ok(DataPlane {
             shared,
             control: Arc::new(Mutex::new(control)),
@@ -208,6 +224,7 @@ impl DataPlane {
             &mut control.upstreams,
             &mut control.backend_tls,
             &mut control.tls,
+            &mut control.log_targets,
             &self.shared.config,
         );
         control.backend_tls.forget_unused();
@@ -228,7 +245,7 @@ impl DataPlane {
             .collect();
         for port in gone {
             if let Some(listener) = control.listeners.remove(&port) {
-                tracing::info!(port, "listener closed");
+                tracing::info!(event = "listener_closed", port, "listener closed");
                 drop(listener.stop());
             }
         }
@@ -259,7 +276,7 @@ impl DataPlane {
             if let Some(running) = control.listeners.get(&port) {
                 // Rotation or a policy change: new handshakes see it, open connections keep theirs.
                 if let (Some(tls), Some(wanted)) = (&running.tls, wanted) {
-                    if let Err(e) = control.tls.update(tls, wanted) {
+                    if let Err(e) = control.tls.update(port, tls, wanted) {
                         control.failed.insert(port, e.to_string());
                     }
                 }
@@ -281,11 +298,11 @@ impl DataPlane {
             );
             match started {
                 Ok(listener) => {
-                    tracing::info!(?addrs, %protocol, "listener open");
+                    tracing::info!(event = "listener_opened", port, ?addrs, %protocol, "listener open");
                     control.listeners.insert(port, listener);
                 }
                 Err((addr, e)) => {
-                    tracing::error!(%addr, error = %e, "cannot open listener");
+                    tracing::error!(event = "listener_failed", port, %addr, error = %e, "cannot open listener");
                     control
                         .failed
                         .insert(port, format!("cannot listen on {addr}: {e}"));
@@ -434,6 +451,16 @@ impl DataPlane {
             .fold((0, 0), |(q, s), (dq, ds)| (q + dq, s + ds))
     }
 
+    /// The access-log target of a load balancer in the state in force (to follow its records
+    /// live).
+    pub fn log_target(&self, load_balancer: &str) -> Option<Arc<LogTarget>> {
+        self.lock()
+            .log_targets
+            .iter()
+            .find(|(name, _)| name.as_str() == load_balancer)
+            .map(|(_, t)| Arc::clone(t))
+    }
+
     /// Client connections open on the node, and those refused by a connection limit so far.
     pub fn connection_counts(&self) -> (usize, u64) {
         (
@@ -465,5 +492,49 @@ impl DataPlane {
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Control> {
         self.control.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// The gauges of every load balancer, read from the runtime in force (no lock). Holds the data
+/// plane weakly: the registry outlives it in tests that make several.
+struct Gauges {
+    shared: std::sync::Weak<Shared>,
+}
+
+impl GaugeSource for Gauges {
+    fn gauges(&self) -> Vec<LbGauges> {
+        let Some(shared) = self.shared.upgrade() else {
+            return Vec::new();
+        };
+        let runtime = shared.runtime.load();
+        let mut by_lb: BTreeMap<&str, (LbGauges, Vec<*const upstream::Upstream>)> = BTreeMap::new();
+        for route in runtime.routes.values() {
+            let name = &*route.log.load_balancer;
+            let (gauges, seen) = by_lb.entry(name).or_insert_with(|| {
+                // Every listener of a load balancer has the same instances: count them once.
+                let healthy = route
+                    .targets
+                    .all
+                    .iter()
+                    .filter(|t| t.health.is_in_service())
+                    .count() as u64;
+                let gauges = LbGauges {
+                    load_balancer: name.to_owned(),
+                    healthy_hosts: healthy,
+                    unhealthy_hosts: route.targets.all.len() as u64 - healthy,
+                    surge_queue_length: 0,
+                };
+                (gauges, Vec::new())
+            });
+            // Listeners on the same instance port share their instances' queues.
+            for target in &route.targets.all {
+                let ptr = Arc::as_ptr(&target.upstream);
+                if !seen.contains(&ptr) {
+                    seen.push(ptr);
+                    gauges.surge_queue_length += target.upstream.surge().0 as u64;
+                }
+            }
+        }
+        by_lb.into_values().map(|(g, _)| g).collect()
     }
 }

@@ -23,6 +23,8 @@ use tokio_rustls::TlsAcceptor;
 use crate::coalesce::Coalesce;
 use crate::conn::{expired, ConnCount, ConnState, Tracked};
 use crate::forward::{self, ConnInfo};
+use crate::observe::{self, Active};
+use crate::stream::Accepted;
 use crate::tls::ListenerTls;
 use crate::Shared;
 
@@ -169,13 +171,26 @@ async fn accept_loop(
         let _ = stream.set_nodelay(true);
         // A dual-stack socket sees IPv4 clients as ::ffff:a.b.c.d; the application sees a.b.c.d.
         let client = SocketAddr::new(client.ip().to_canonical(), client.port());
-        let info = ConnInfo {
+        let mut info = ConnInfo {
+            client,
             client_value: crate::headers::client_value(client.ip()),
+            tls: None,
             port,
             port_header: port_header.clone(),
             proto: if tls.is_some() { "https" } else { "http" },
         };
-        let guard = (conns.enter(), shared.node_conns.enter());
+        let metrics = shared
+            .runtime
+            .load()
+            .routes
+            .get(&port)
+            .map(|r| Arc::clone(&r.metrics));
+        let accepted_at = std::time::Instant::now();
+        let guard = (
+            conns.enter(),
+            shared.node_conns.enter(),
+            Active::enter(metrics),
+        );
         let shared = Arc::clone(&shared);
         // The config in force when the connection arrived: a policy change applies to new ones.
         let acceptor = tls.as_ref().map(|t| TlsAcceptor::from(t.config()));
@@ -185,7 +200,7 @@ async fn accept_loop(
             .map(|a| SocketAddr::new(a.ip().to_canonical(), a.port()))
             .unwrap_or(bound);
         tokio::spawn(async move {
-            let _guard = guard;
+            let metrics = guard.2.metrics();
             match acceptor {
                 None if http => {
                     if first_bytes(&shared, &stream, port, 0, &drain).await {
@@ -193,7 +208,16 @@ async fn accept_loop(
                         Box::pin(serve(shared, stream, info, false, drain)).await
                     }
                 }
-                None => crate::stream::serve(shared, stream, client, local, port).await,
+                None => {
+                    let accepted = Accepted {
+                        client,
+                        local,
+                        port,
+                        at: accepted_at,
+                        tls: None,
+                    };
+                    crate::stream::serve(shared, stream, accepted).await
+                }
                 Some(acceptor) => {
                     let handshake = tokio::time::timeout(
                         shared.config.handshake_timeout,
@@ -201,20 +225,31 @@ async fn accept_loop(
                     );
                     tokio::select! {
                         done = handshake => match done {
-                            Ok(Ok(mut tls)) if http => {
-                                let h2 = tls.get_ref().1.alpn_protocol() == Some(b"h2");
-                                let buffered = tls
-                                    .get_mut()
-                                    .1
-                                    .process_new_packets()
-                                    .map_or(1, |s| s.plaintext_bytes_to_read());
-                                if first_bytes(&shared, tls.get_ref().0, port, buffered, &drain).await {
-                                    Box::pin(serve(shared, tls, info, h2, drain)).await
+                            Ok(Ok(tls)) => {
+                                let session = tls.get_ref().1;
+                                if let Some(m) = metrics {
+                                    observe::handshake(m, session);
+                                }
+                                info.tls = observe::tls_fields(session);
+                                if http {
+                                    serve_tls(shared, tls, info, drain, port).await
+                                } else {
+                                    let accepted = Accepted { client, local, port, at: accepted_at, tls: info.tls };
+                                    crate::stream::serve(shared, tls, accepted).await
                                 }
                             }
-                            Ok(Ok(tls)) => crate::stream::serve(shared, tls, client, local, port).await,
-                            Ok(Err(e)) => tracing::debug!(%client, error = %e, "TLS handshake failed"),
-                            Err(_) => tracing::debug!(%client, "TLS handshake timed out"),
+                            Ok(Err(e)) => {
+                                if let Some(m) = metrics {
+                                    m.tls_failed.inc();
+                                }
+                                tracing::debug!(%client, error = %e, "TLS handshake failed")
+                            }
+                            Err(_) => {
+                                if let Some(m) = metrics {
+                                    m.tls_failed.inc();
+                                }
+                                tracing::debug!(%client, "TLS handshake timed out")
+                            }
                         },
                         // Nothing was asked of an instance yet: a drain waits for it only
                         // briefly (it was accepted, so its client is about to send a request).
@@ -222,10 +257,29 @@ async fn accept_loop(
                     }
                 }
             }
+            drop(guard);
         });
     }
 }
 
+/// Serves HTTP on a connection whose TLS handshake is done, once its first request bytes come.
+async fn serve_tls(
+    shared: Arc<Shared>,
+    mut tls: tokio_rustls::server::TlsStream<TcpStream>,
+    info: ConnInfo,
+    drain: watch::Receiver<bool>,
+    port: u16,
+) {
+    let h2 = tls.get_ref().1.alpn_protocol() == Some(b"h2");
+    let buffered = tls
+        .get_mut()
+        .1
+        .process_new_packets()
+        .map_or(1, |s| s.plaintext_bytes_to_read());
+    if first_bytes(&shared, tls.get_ref().0, port, buffered, &drain).await {
+        Box::pin(serve(shared, tls, info, h2, drain)).await
+    }
+}
 /// Serves HTTP on one accepted connection until it closes, idles out or is drained.
 async fn serve<IO>(
     shared: Arc<Shared>,
@@ -242,6 +296,7 @@ async fn serve<IO>(
         let shared = Arc::clone(&shared);
         let state = Arc::clone(state);
         let drain = drain.clone();
+        let info = Arc::clone(&info);
         service_fn(move |req| {
             let shared = Arc::clone(&shared);
             let info = Arc::clone(&info);
@@ -271,7 +326,7 @@ async fn serve<IO>(
         let io = TokioIo::new(Coalesce::new(io));
         let conn = shared.h2.serve_connection(io, service(&state));
         // HTTP/2 heads arrive in frames that hyper bounds; the idle timeout covers a silent peer.
-        drive(conn, drain, &state, idle_timeout, None).await
+        drive(conn, drain, &state, idle_timeout, None).await;
     } else {
         let (io, state) = Tracked::new(io);
         let io = TokioIo::new(io);
@@ -280,7 +335,16 @@ async fn serve<IO>(
             .serve_connection(io, service(&state))
             .with_upgrades();
         let header_read = Some(shared.config.header_read_timeout);
-        drive(conn, drain, &state, idle_timeout, header_read).await
+        if let Some(e) = drive(conn, drain, &state, idle_timeout, header_read).await {
+            // hyper answered a head it could not read itself (400, or 431 when too large),
+            // before any route saw it: ELB counts and logs those too.
+            if e.is_parse() || e.is_parse_too_large() {
+                let status = if e.is_parse_too_large() { 431 } else { 400 };
+                if let Some(route) = shared.runtime.load().routes.get(&info.port) {
+                    observe::malformed(&shared, route, &info, status);
+                }
+            }
+        }
     }
 }
 
@@ -334,14 +398,14 @@ where
 }
 
 /// Runs a connection until it closes, idles out, takes too long over a request head, or is
-/// drained.
+/// drained. Returns the error it ended with, if any.
 async fn drive<C: Drainable>(
     conn: C,
     mut drain: watch::Receiver<bool>,
     state: &ConnState,
     idle_timeout: Duration,
     header_read_timeout: Option<Duration>,
-) {
+) -> Option<hyper::Error> {
     tokio::pin!(conn);
     let mut draining = *drain.borrow();
     if draining && C::DRAIN_ITSELF {
@@ -350,10 +414,10 @@ async fn drive<C: Drainable>(
     loop {
         tokio::select! {
             result = conn.as_mut() => {
-                if let Err(e) = result {
+                if let Err(e) = &result {
                     tracing::debug!(error = %e, "client connection ended with an error");
                 }
-                return;
+                return result.err();
             }
             changed = drain.changed(), if !draining => {
                 // A dropped sender means the listener is gone: drain as well.
@@ -365,11 +429,11 @@ async fn drive<C: Drainable>(
             }
             why = expired(state, idle_timeout, header_read_timeout) => {
                 tracing::debug!(?why, "client connection closed");
-                return;
+                return None;
             }
             // While draining, a connection with no request in flight (say, one that sent half a
             // request head) is closed after a short grace instead of holding the drain.
-            _ = expired(state, DRAIN_GRACE, None), if draining => return,
+            _ = expired(state, DRAIN_GRACE, None), if draining => return None,
         }
     }
 }

@@ -9,6 +9,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use fulcrum_model::{Balancing, LbName, LoadBalancer, PolicyKind, Protocol, Snapshot};
+use fulcrum_telemetry::access_log::LogTarget;
+use fulcrum_telemetry::LbMetrics;
 use fulcrum_tls::BackendTlsSettings;
 
 use crate::backend_tls::BackendTlsCache;
@@ -34,6 +36,10 @@ pub(crate) struct Route {
     pub(crate) targets: Targets,
     /// For TCP and SSL listeners: the PROXY protocol header the instance port asks for.
     pub(crate) proxy_protocol: Option<proxy_protocol::Version>,
+    /// The load balancer's metrics, shared by its listeners and kept across snapshots.
+    pub(crate) metrics: Arc<LbMetrics>,
+    /// The load balancer's access log (whether records are wanted, and where they go).
+    pub(crate) log: Arc<LogTarget>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -110,6 +116,10 @@ impl Targets {
 pub(crate) type Upstreams =
     HashMap<(LbName, SocketAddr, Option<BackendTlsSettings>), (Arc<Upstream>, Duration)>;
 
+/// Each load balancer's access-log target, replaced when a snapshot is applied (its settings
+/// may have changed) with its live tails carried over.
+pub(crate) type LogTargets = HashMap<LbName, Arc<LogTarget>>;
+
 /// Compiles a snapshot. Connection pools are reused so that a change to the state does not throw
 /// away warm connections; those of instances that left a load balancer are retired after its
 /// connection-draining grace. Health comes from the running checkers.
@@ -119,12 +129,17 @@ pub(crate) fn compile(
     upstreams: &mut Upstreams,
     backend: &mut BackendTlsCache,
     certs: &mut TlsCache,
+    log_targets: &mut LogTargets,
     config: &DataPlaneConfig,
 ) -> Runtime {
     let state = &snapshot.state;
     let mut routes = HashMap::new();
     let mut used = HashMap::new();
+    let mut logs = HashMap::new();
     for lb in state.load_balancers.values() {
+        let metrics = config.metrics.lb(lb.name.as_str());
+        let log = log_target(lb, log_targets.get(&lb.name));
+        logs.insert(lb.name.clone(), Arc::clone(&log));
         // Without connection draining, requests to a departed instance end at once, as in ELB.
         let grace = if lb.attributes.draining_enabled {
             Duration::from_secs(lb.attributes.draining_timeout_secs.into())
@@ -196,6 +211,8 @@ pub(crate) fn compile(
                 } else {
                     proxy_protocol_for(lb, listener.instance_port)
                 },
+                metrics: Arc::clone(&metrics),
+                log: Arc::clone(&log),
             };
             routes.insert(listener.port, Arc::new(route));
         }
@@ -206,7 +223,26 @@ pub(crate) fn compile(
         }
     }
     *upstreams = used;
+    config
+        .metrics
+        .retain(|name| state.load_balancers.keys().any(|n| n.as_str() == name));
+    *log_targets = logs;
     Runtime { routes }
+}
+
+fn log_target(lb: &LoadBalancer, old: Option<&Arc<LogTarget>>) -> Arc<LogTarget> {
+    let attr = &lb.attributes.access_log;
+    let mut target = LogTarget::new(
+        lb.name.as_str(),
+        attr.enabled,
+        attr.emit_interval,
+        attr.s3_bucket_name.clone(),
+        attr.s3_bucket_prefix.clone(),
+    );
+    if let Some(old) = old {
+        target = target.with_followers_of(old);
+    }
+    Arc::new(target)
 }
 
 /// The PROXY protocol version an instance port asks for: a `ProxyProtocolPolicyType` policy

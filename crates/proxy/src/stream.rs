@@ -10,11 +10,12 @@
 use std::net::SocketAddr;
 use std::pin::{pin, Pin};
 use std::sync::Arc;
-use std::task::Poll;
-use std::time::Duration;
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant, SystemTime};
 
 use fulcrum_model::Balancing;
-use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
+use fulcrum_telemetry::access_log::{Record, TlsFields};
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::net::TcpStream;
 use tokio_splice2::SpliceIoCtx;
 
@@ -23,33 +24,84 @@ use crate::proxy_protocol;
 use crate::upstream::Outstanding;
 use crate::Shared;
 
-/// Proxies one accepted (and, for SSL, decrypted) client connection of listener `port`.
-pub(crate) async fn serve<IO>(
-    shared: Arc<Shared>,
-    client_io: IO,
-    client: SocketAddr,
-    local: SocketAddr,
-    port: u16,
-) where
+/// One client connection of a TCP or SSL listener, as it arrived.
+pub(crate) struct Accepted {
+    pub(crate) client: SocketAddr,
+    pub(crate) local: SocketAddr,
+    pub(crate) port: u16,
+    pub(crate) at: Instant,
+    pub(crate) tls: Option<TlsFields>,
+}
+
+/// What became of a connection, for its access-log record.
+#[derive(Default)]
+struct Outcome {
+    instance: Option<SocketAddr>,
+    /// Accepted until the connect to the instance started; the connect; connected until bytes
+    /// started to move.
+    times: Option<(Duration, Duration, Duration)>,
+    received: u64,
+    sent: u64,
+}
+
+/// Proxies one accepted (and, for SSL, decrypted) client connection, and counts and logs it
+/// as ELB does a TCP/SSL connection.
+pub(crate) async fn serve<IO>(shared: Arc<Shared>, client_io: IO, accepted: Accepted)
+where
     IO: ClientStream,
 {
-    let Some(route) = shared.runtime.load().routes.get(&port).cloned() else {
+    let Some(route) = shared.runtime.load().routes.get(&accepted.port).cloned() else {
         return;
     };
+    let logged = shared.config.access_log.is_some() && route.log.wanted();
+    let outcome = proxy(&route, client_io, &accepted).await;
+    if logged {
+        if let Some(sink) = &shared.config.access_log {
+            let (request, backend, response) = match outcome.times {
+                Some((a, b, c)) => (Some(a), Some(b), Some(c)),
+                None => (None, None, None),
+            };
+            sink.push(Record {
+                target: Arc::clone(&route.log),
+                time: SystemTime::now() - accepted.at.elapsed(),
+                client: accepted.client,
+                backend: outcome.instance,
+                request_processing: request,
+                backend_processing: backend,
+                response_processing: response,
+                received_bytes: outcome.received,
+                sent_bytes: outcome.sent,
+                http: None,
+                tls: accepted.tls,
+            });
+        }
+    }
+}
+
+async fn proxy<IO: ClientStream>(
+    route: &crate::runtime::Route,
+    client_io: IO,
+    accepted: &Accepted,
+) -> Outcome {
+    let (port, client) = (accepted.port, accepted.client);
+    let metrics = &route.metrics;
+    let mut outcome = Outcome::default();
     // Least connections: for a byte stream, outstanding requests are open connections.
     let Some(mut target) = route
         .targets
         .pick(Balancing::LeastOutstandingRequests, None)
     else {
         tracing::debug!(port, %client, "no instance in service: connection closed");
-        return;
+        return outcome;
     };
     let mut retried = false;
+    let connecting = Instant::now();
     let (upstream, mut instance) = loop {
         let upstream = Arc::clone(&route.targets.all[target].upstream);
         match upstream.connect_tcp().await {
             Ok(stream) => break (upstream, stream),
             Err(e) if !retried => {
+                metrics.backend_connection_errors.inc();
                 tracing::debug!(error = %e, "retrying on another instance");
                 retried = true;
                 target = route
@@ -58,23 +110,29 @@ pub(crate) async fn serve<IO>(
                     .unwrap_or(target);
             }
             Err(e) => {
+                metrics.backend_connection_errors.inc();
                 tracing::info!(port, error = %e, "no instance could be reached: connection closed");
-                return;
+                return outcome;
             }
         }
     };
+    let connected = Instant::now();
+    // ELB's RequestCount and Latency for TCP: connections made to instances, and the connect.
+    metrics.requests.inc();
+    metrics.latency.observe(connected - connecting);
     let outstanding = match upstream.begin_request().await {
         Ok(outstanding) => outstanding,
         Err(e) => {
+            metrics.spillover.inc();
             tracing::info!(port, error = %e, "connection closed");
-            return;
+            return outcome;
         }
     };
     if let Some(version) = route.proxy_protocol {
-        let header = proxy_protocol::header(version, client, local);
+        let header = proxy_protocol::header(version, client, accepted.local);
         if let Err(e) = instance.write_all(&header).await {
             tracing::info!(instance = %upstream.addr(), error = %e, "PROXY header not sent");
-            return;
+            return outcome;
         }
     }
     let idle_timeout = route.idle_timeout;
@@ -83,7 +141,7 @@ pub(crate) async fn serve<IO>(
             Ok(instance) => tokio::spawn(pipe(client_io, instance, idle_timeout, outstanding)),
             Err(e) => {
                 tracing::info!(error = %e, "connection closed");
-                return;
+                return outcome;
             }
         },
         None => match client_io.into_tcp() {
@@ -91,8 +149,18 @@ pub(crate) async fn serve<IO>(
             Err(client_io) => tokio::spawn(pipe(client_io, instance, idle_timeout, outstanding)),
         },
     };
+    outcome.instance = Some(upstream.addr());
+    outcome.times = Some((
+        connecting.saturating_duration_since(accepted.at),
+        connected - connecting,
+        connected.elapsed(),
+    ));
     upstream.track(task.abort_handle());
-    let _ = task.await;
+    if let Ok((received, sent)) = task.await {
+        outcome.received = received;
+        outcome.sent = sent;
+    }
+    outcome
 }
 
 /// A client connection of a TCP or SSL listener.
@@ -127,7 +195,7 @@ async fn splice(
     mut instance: TcpStream,
     idle_timeout: Duration,
     outstanding: Outstanding,
-) {
+) -> (u64, u64) {
     let pipes = SpliceIoCtx::<TcpStream, TcpStream>::prepare()
         .and_then(|c| c.set_pipe_size(PIPE_SIZE))
         .and_then(|up| {
@@ -193,6 +261,10 @@ async fn splice(
             tracing::debug!("stream idle: closed");
         }
     }
+    (
+        to_instance.has_read() as u64,
+        to_client.has_written() as u64,
+    )
 }
 
 /// Copy buffers of 64 KiB: 2.6 times less CPU per byte than tokio's default of 8 KiB.
@@ -204,12 +276,14 @@ async fn pipe<C, I>(
     mut instance: I,
     idle_timeout: std::time::Duration,
     outstanding: Outstanding,
-) where
+) -> (u64, u64)
+where
     C: AsyncRead + AsyncWrite + Unpin,
     I: AsyncRead + AsyncWrite + Unpin,
 {
     let _outstanding = outstanding;
-    let (mut client_io, activity) = Tracked::new(client_io);
+    let (client_io, activity) = Tracked::new(client_io);
+    let mut client_io = Counted::new(client_io);
     // copy_bidirectional carries a half-close across: when one side finishes sending, the other
     // side's write half is shut down and the rest still flows the other way.
     tokio::select! {
@@ -221,5 +295,59 @@ async fn pipe<C, I>(
         _ = expired(&activity, idle_timeout, None) => {
             tracing::debug!("stream idle: closed");
         }
+    }
+    (client_io.read, client_io.written)
+}
+
+/// The bytes read from and written to a client, for its access-log record (the copy's own
+/// totals are lost when it is cut by the idle timeout).
+struct Counted<T> {
+    inner: T,
+    read: u64,
+    written: u64,
+}
+
+impl<T> Counted<T> {
+    fn new(inner: T) -> Self {
+        Counted {
+            inner,
+            read: 0,
+            written: 0,
+        }
+    }
+}
+
+impl<T: AsyncRead + Unpin> AsyncRead for Counted<T> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        let before = buf.filled().len();
+        let polled = Pin::new(&mut self.inner).poll_read(cx, buf);
+        self.read += (buf.filled().len() - before) as u64;
+        polled
+    }
+}
+
+impl<T: AsyncWrite + Unpin> AsyncWrite for Counted<T> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        data: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        let polled = Pin::new(&mut self.inner).poll_write(cx, data);
+        if let Poll::Ready(Ok(n)) = &polled {
+            self.written += *n as u64;
+        }
+        polled
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
     }
 }

@@ -16,6 +16,8 @@ use rustls::ServerConfig;
 /// What a TLS listener should serve, computed from the state.
 pub(crate) struct WantedTls {
     pub(crate) table: SniTable,
+    /// The names of the certificates in the table, default first (for the rotation event).
+    pub(crate) certificates: Vec<String>,
     pub(crate) settings: ServerTlsSettings,
     /// HTTPS offers ALPN h2 and http/1.1; SSL carries any protocol and offers none, so that a
     /// client asking for its own protocol by ALPN is not refused.
@@ -28,6 +30,7 @@ pub(crate) struct ListenerTls {
     resolver: Arc<SwappableResolver>,
     config: ArcSwap<ServerConfig>,
     settings: Mutex<ServerTlsSettings>,
+    certificates: Mutex<Vec<String>>,
 }
 
 impl ListenerTls {
@@ -61,6 +64,12 @@ impl TlsCache {
                 let tls = self.table(state, listener).and_then(|table| {
                     Ok(WantedTls {
                         table,
+                        certificates: listener
+                            .certificates
+                            .iter()
+                            .filter_map(|id| state.certificates.get(id))
+                            .map(|c| c.name.to_string())
+                            .collect(),
                         settings: negotiation(lb, listener)?,
                         http: listener.protocol.is_http(),
                     })
@@ -119,18 +128,40 @@ impl TlsCache {
             resolver,
             config: ArcSwap::new(config),
             settings: Mutex::new(wanted.settings),
+            certificates: Mutex::new(wanted.certificates),
         }))
     }
 
     /// Brings a running listener's TLS up to date. Open connections keep what they negotiated.
-    pub(crate) fn update(&self, tls: &ListenerTls, wanted: WantedTls) -> Result<(), TlsError> {
+    pub(crate) fn update(
+        &self,
+        port: u16,
+        tls: &ListenerTls,
+        wanted: WantedTls,
+    ) -> Result<(), TlsError> {
         let mut settings = tls.settings.lock().unwrap_or_else(|e| e.into_inner());
         if *settings != wanted.settings {
             tls.config
                 .store(self.config(&tls.resolver, &wanted.settings, wanted.http)?);
             *settings = wanted.settings;
+            tracing::info!(
+                event = "tls_policy_changed",
+                port,
+                "listener TLS policy changed"
+            );
         }
         tls.resolver.swap(wanted.table);
+        let mut certificates = tls.certificates.lock().unwrap_or_else(|e| e.into_inner());
+        if *certificates != wanted.certificates {
+            tracing::info!(
+                event = "certificate_rotated",
+                port,
+                from = ?*certificates,
+                to = ?wanted.certificates,
+                "listener certificate rotated"
+            );
+            *certificates = wanted.certificates;
+        }
         Ok(())
     }
 

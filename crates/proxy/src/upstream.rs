@@ -26,7 +26,7 @@ const IDLE_REUSE_LIMIT: Duration = Duration::from_secs(4);
 const MAX_IDLE_PER_INSTANCE: usize = 512;
 
 /// The request body type sent to instances: the client's body, streamed.
-pub(crate) type UpstreamBody = Incoming;
+pub(crate) type UpstreamBody = crate::body::RequestBody;
 
 /// One HTTP/1.1 connection to an instance, with what its bytes moving tell: the balancer's
 /// wait for a response is cut after the idle timeout without a byte either way, not after a

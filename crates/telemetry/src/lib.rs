@@ -10,5 +10,6 @@
 
 pub mod access_log;
 pub mod metrics;
+pub mod prometheus;
 
 pub use metrics::{Histogram, LbGauges, LbMetrics, Registry};

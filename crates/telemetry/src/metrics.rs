@@ -10,7 +10,8 @@ use std::time::Duration;
 /// The default latency buckets, in seconds: from a fast instance on the same host to ELB's
 /// largest idle timeout's neighbourhood.
 pub const DEFAULT_BUCKETS: &[f64] = &[
-    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0,
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
+    60.0,
 ];
 
 /// A monotonic count.
@@ -182,9 +183,6 @@ pub struct LbMetrics {
     pub tls12: HandshakeCounts,
     pub tls13: HandshakeCounts,
     pub tls_failed: Counter,
-    /// Bytes received from and sent to clients (ALB's ProcessedBytes is their sum).
-    pub received_bytes: Counter,
-    pub sent_bytes: Counter,
 }
 
 impl LbMetrics {
@@ -205,8 +203,6 @@ impl LbMetrics {
             tls12: HandshakeCounts::default(),
             tls13: HandshakeCounts::default(),
             tls_failed: Counter::default(),
-            received_bytes: Counter::default(),
-            sent_bytes: Counter::default(),
         }
     }
 
@@ -302,16 +298,22 @@ impl Registry {
     /// positive, at least 1 µs apart).
     pub fn new(buckets: &[f64]) -> Result<Registry, BadBuckets> {
         if buckets.is_empty() || buckets.len() > 64 {
-            return Err(BadBuckets("between 1 and 64 latency buckets are needed".into()));
+            return Err(BadBuckets(
+                "between 1 and 64 latency buckets are needed".into(),
+            ));
         }
         let mut bounds = Vec::with_capacity(buckets.len());
         for &b in buckets {
             if !(b.is_finite() && b > 0.0) {
-                return Err(BadBuckets(format!("latency bucket {b} is not a positive number of seconds")));
+                return Err(BadBuckets(format!(
+                    "latency bucket {b} is not a positive number of seconds"
+                )));
             }
             let us = (b * 1e6).round() as u64;
             if bounds.last().is_some_and(|&last| us <= last) {
-                return Err(BadBuckets(format!("latency buckets must ascend: {b} does not")));
+                return Err(BadBuckets(format!(
+                    "latency buckets must ascend: {b} does not"
+                )));
             }
             bounds.push(us);
         }

@@ -22,6 +22,25 @@ pub fn cipher_suite_by_name(name: &str) -> Option<CipherSuite> {
     })
 }
 
+/// The name of a negotiated suite as ELB's access logs and policies spell it (the reverse of
+/// `cipher_suite_by_name`), or `"-"` for one that has no such name.
+pub fn cipher_suite_name(suite: CipherSuite) -> &'static str {
+    match suite {
+        CipherSuite::TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256 => "ECDHE-ECDSA-AES128-GCM-SHA256",
+        CipherSuite::TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256 => "ECDHE-RSA-AES128-GCM-SHA256",
+        CipherSuite::TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384 => "ECDHE-ECDSA-AES256-GCM-SHA384",
+        CipherSuite::TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384 => "ECDHE-RSA-AES256-GCM-SHA384",
+        CipherSuite::TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256 => {
+            "ECDHE-ECDSA-CHACHA20-POLY1305"
+        }
+        CipherSuite::TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256 => "ECDHE-RSA-CHACHA20-POLY1305",
+        CipherSuite::TLS13_AES_128_GCM_SHA256 => "TLS_AES_128_GCM_SHA256",
+        CipherSuite::TLS13_AES_256_GCM_SHA384 => "TLS_AES_256_GCM_SHA384",
+        CipherSuite::TLS13_CHACHA20_POLY1305_SHA256 => "TLS_CHACHA20_POLY1305_SHA256",
+        _ => "-",
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -41,6 +60,7 @@ mod tests {
             "TLS_CHACHA20_POLY1305_SHA256",
         ] {
             let suite = cipher_suite_by_name(name).unwrap();
+            assert_eq!(cipher_suite_name(suite), name);
             assert!(
                 provider.cipher_suites.iter().any(|s| s.suite() == suite),
                 "{name}"

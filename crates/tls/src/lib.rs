@@ -24,7 +24,7 @@ pub use backend::{
     backend_client_config, certificate_public_key, check_client_certificate, parse_public_key,
     BackendTlsSettings, InstanceCertVerifier, InstanceCertificateError,
 };
-pub use ciphers::cipher_suite_by_name;
+pub use ciphers::{cipher_suite_by_name, cipher_suite_name};
 pub use error::TlsError;
 pub use import::{import_certificate, import_stored, ImportedCertificate};
 pub use negotiation::{

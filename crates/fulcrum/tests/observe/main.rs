@@ -3,9 +3,9 @@
 //! area (one link); each part in its own module.
 
 #[path = "../common/mod.rs"]
-#[allow(dead_code)]
 mod common;
 
 mod access_log;
 mod cloudwatch;
+mod logs;
 mod prometheus;

@@ -224,7 +224,11 @@ mod tests {
         SystemTime::UNIX_EPOCH + Duration::from_micros(1_431_560_383_945_958)
     }
 
-    fn http(request: Option<RequestLine>, elb: u16, backend: Option<u16>) -> Option<Box<HttpFields>> {
+    fn http(
+        request: Option<RequestLine>,
+        elb: u16,
+        backend: Option<u16>,
+    ) -> Option<Box<HttpFields>> {
         Some(Box::new(HttpFields {
             elb_status: elb,
             backend_status: backend,
@@ -280,9 +284,9 @@ mod tests {
         r.tls = None;
         r.received_bytes = 82;
         r.sent_bytes = 305;
-        assert!(r
-            .line()
-            .ends_with(" 10.0.0.1:80 0.000073 0.001048 0.000057 - - 82 305 \"- - - \" \"-\" - -\n"));
+        assert!(r.line().ends_with(
+            " 10.0.0.1:80 0.000073 0.001048 0.000057 - - 82 305 \"- - - \" \"-\" - -\n"
+        ));
     }
 
     #[test]
@@ -328,7 +332,10 @@ mod tests {
             tls: None,
         };
         let text = r.line();
-        assert!(text.contains("/a\\\"b\\\\c\\x0a HTTP/1.1\" \"x\\\"y\""), "{text}");
+        assert!(
+            text.contains("/a\\\"b\\\\c\\x0a HTTP/1.1\" \"x\\\"y\""),
+            "{text}"
+        );
         assert_eq!(text.matches('\n').count(), 1);
     }
 }

@@ -1,0 +1,245 @@
+//! What the data plane tells about each request and connection: the access-log record it
+//! drafts while a request is under way (only when its load balancer wants one), and the
+//! connection-level metrics (open connections, TLS handshakes). Counters are atomics and the
+//! finished record goes on a lock-free queue: nothing here waits or writes.
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Instant, SystemTime};
+
+use fulcrum_telemetry::access_log::{AccessLogSink, HttpFields, Record, RequestLine, TlsFields};
+use fulcrum_telemetry::metrics::TlsVersion;
+use fulcrum_telemetry::LbMetrics;
+use http::{header, Request, Version};
+
+use crate::forward::ConnInfo;
+use crate::runtime::Route;
+use crate::Shared;
+
+/// What one exchange with an instance came to, filled in as it goes.
+#[derive(Debug, Default)]
+pub(crate) struct Exchange {
+    /// The instance the request was last tried on.
+    pub(crate) instance: Option<SocketAddr>,
+    /// When the request started to go to it.
+    pub(crate) sent: Option<Instant>,
+    /// When its response head arrived.
+    pub(crate) head: Option<Instant>,
+}
+
+impl Exchange {
+    /// ELB's Latency: from sending the request until the response head.
+    pub(crate) fn latency(&self) -> Option<std::time::Duration> {
+        Some(self.head?.duration_since(self.sent?))
+    }
+}
+
+/// An access-log record in the making.
+pub(crate) struct Draft {
+    record: Record,
+    received_at: Instant,
+    /// The request body's bytes, counted as they go to the instance.
+    received: Arc<AtomicU64>,
+    sink: AccessLogSink,
+}
+
+/// A draft for this request, if its load balancer's log wants one (files on, or a live tail).
+pub(crate) fn draft<B>(
+    shared: &Shared,
+    route: &Route,
+    conn: &ConnInfo,
+    req: &Request<B>,
+    received_at: Instant,
+) -> Option<Box<Draft>> {
+    if !route.log.wanted() {
+        return None;
+    }
+    let sink = shared.config.access_log.clone()?;
+    let headers = req.headers();
+    let authority = headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .or_else(|| req.uri().authority().map(|a| a.as_str()))
+        .unwrap_or("-");
+    let host = strip_port(authority);
+    let line = RequestLine {
+        method: req.method().as_str().to_owned(),
+        scheme: conn.proto,
+        host: host.to_owned(),
+        port: conn.port,
+        path: req
+            .uri()
+            .path_and_query()
+            .map_or("/", |p| p.as_str())
+            .to_owned(),
+        version: match req.version() {
+            Version::HTTP_09 => "HTTP/0.9",
+            Version::HTTP_10 => "HTTP/1.0",
+            Version::HTTP_2 => "HTTP/2.0",
+            Version::HTTP_3 => "HTTP/3.0",
+            _ => "HTTP/1.1",
+        },
+    };
+    let user_agent = headers
+        .get(header::USER_AGENT)
+        .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
+    Some(Box::new(Draft {
+        record: Record {
+            target: Arc::clone(&route.log),
+            time: SystemTime::now(),
+            client: conn.client,
+            backend: None,
+            request_processing: None,
+            backend_processing: None,
+            response_processing: None,
+            received_bytes: 0,
+            sent_bytes: 0,
+            http: Some(Box::new(HttpFields {
+                elb_status: 0,
+                backend_status: None,
+                request: Some(line),
+                user_agent,
+            })),
+            tls: conn.tls,
+        },
+        received_at,
+        received: Arc::new(AtomicU64::new(0)),
+        sink,
+    }))
+}
+
+/// `host` of `host:port` and `[v6]` of `[v6]:port`.
+fn strip_port(authority: &str) -> &str {
+    match authority.rfind(':') {
+        Some(i) if !authority[i..].contains(']') => &authority[..i],
+        _ => authority,
+    }
+}
+
+impl Draft {
+    pub(crate) fn received_counter(&self) -> Arc<AtomicU64> {
+        Arc::clone(&self.received)
+    }
+
+    /// Records how the exchange went and what the client is answered. `backend_status` is the
+    /// instance's, when it answered.
+    pub(crate) fn answered(
+        &mut self,
+        exchange: &Exchange,
+        elb_status: u16,
+        backend_status: Option<u16>,
+    ) {
+        let now = Instant::now();
+        let r = &mut self.record;
+        if let Some(sent) = exchange.sent {
+            r.backend = exchange.instance;
+            r.request_processing = Some(sent.saturating_duration_since(self.received_at));
+            if let Some(head) = exchange.head {
+                r.backend_processing = Some(head.saturating_duration_since(sent));
+                r.response_processing = Some(now.saturating_duration_since(head));
+            }
+        }
+        if let Some(http) = &mut r.http {
+            http.elb_status = elb_status;
+            http.backend_status = backend_status;
+        }
+    }
+
+    /// Hands the finished record to the writer.
+    pub(crate) fn finish(mut self: Box<Self>, sent_bytes: u64) {
+        self.record.sent_bytes = sent_bytes;
+        self.record.received_bytes = self.received.load(Ordering::Relaxed);
+        let Draft { record, sink, .. } = *self;
+        sink.push(record);
+    }
+}
+
+/// A record for a request hyper could not read (its head was malformed or too large), which
+/// hyper answered itself before any route saw it.
+pub(crate) fn malformed(shared: &Shared, route: &Route, conn: &ConnInfo, status: u16) {
+    route.metrics.requests.inc();
+    route.metrics.elb_status(status);
+    if !route.log.wanted() {
+        return;
+    }
+    let Some(sink) = &shared.config.access_log else {
+        return;
+    };
+    sink.push(Record {
+        target: Arc::clone(&route.log),
+        time: SystemTime::now(),
+        client: conn.client,
+        backend: None,
+        request_processing: None,
+        backend_processing: None,
+        response_processing: None,
+        received_bytes: 0,
+        sent_bytes: 0,
+        http: Some(Box::new(HttpFields {
+            elb_status: status,
+            backend_status: None,
+            request: None,
+            user_agent: None,
+        })),
+        tls: conn.tls,
+    });
+}
+
+/// The negotiated suite and version of a server connection, as ELB logs them.
+pub(crate) fn tls_fields(conn: &rustls::ServerConnection) -> Option<TlsFields> {
+    let suite = conn.negotiated_cipher_suite()?;
+    Some(TlsFields {
+        cipher: fulcrum_tls::cipher_suite_name(suite.suite()),
+        protocol: match conn.protocol_version()? {
+            rustls::ProtocolVersion::TLSv1_3 => "TLSv1.3",
+            _ => "TLSv1.2",
+        },
+    })
+}
+
+/// Counts a finished handshake as full or resumed, by version.
+pub(crate) fn handshake(metrics: &LbMetrics, conn: &rustls::ServerConnection) {
+    let version = match conn.protocol_version() {
+        Some(rustls::ProtocolVersion::TLSv1_3) => TlsVersion::Tls13,
+        _ => TlsVersion::Tls12,
+    };
+    let resumed = conn.handshake_kind() == Some(rustls::HandshakeKind::Resumed);
+    metrics.handshake(version, resumed);
+}
+
+/// Counts a client connection as open until dropped.
+pub(crate) struct Active(Option<Arc<LbMetrics>>);
+
+impl Active {
+    pub(crate) fn enter(metrics: Option<Arc<LbMetrics>>) -> Active {
+        if let Some(m) = &metrics {
+            m.new_connections.inc();
+            m.active_connections.inc();
+        }
+        Active(metrics)
+    }
+
+    pub(crate) fn metrics(&self) -> Option<&LbMetrics> {
+        self.0.as_deref()
+    }
+}
+
+impl Drop for Active {
+    fn drop(&mut self) {
+        if let Some(m) = &self.0 {
+            m.active_connections.dec();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn ports_come_off_hosts() {
+        assert_eq!(super::strip_port("example.com:8080"), "example.com");
+        assert_eq!(super::strip_port("example.com"), "example.com");
+        assert_eq!(super::strip_port("[::1]:80"), "[::1]");
+        assert_eq!(super::strip_port("[::1]"), "[::1]");
+    }
+}
