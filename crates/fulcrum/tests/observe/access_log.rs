@@ -618,6 +618,16 @@ async fn lb_logs_follow_shows_requests_made_after_it_started() {
     )
     .await;
     assert!(ok, "{out}{err}");
+    let target = format!("HTTP:{iport}/health");
+    let (ok, out, err) = fulcrum_run(
+        &node,
+        &[
+            "lb", "health-check", "--name", "web", "--target", &target, "--interval", "5",
+            "--timeout", "2", "--healthy", "2", "--unhealthy", "2",
+        ],
+    )
+    .await;
+    assert!(ok, "{out}{err}");
     let instance = _backends[0].addr().ip().to_string();
     let (ok, out, err) = fulcrum_run(&node, &["lb", "register", "--name", "web", &instance]).await;
     assert!(ok, "{out}{err}");
