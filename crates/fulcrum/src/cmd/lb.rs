@@ -437,7 +437,11 @@ async fn follow_lines(
     let mut failing_since: Option<tokio::time::Instant> = None;
     loop {
         match c.lines(ELB, TAIL_ACTION, &p.0, false, &mut *out).await {
-            Ok(()) => failing_since = None,
+            Ok(()) => {
+                failing_since = None;
+                // Not a busy loop, whatever ends the answers.
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            }
             Err(e) if e.downcast_ref::<crate::client::ApiError>().is_some() => return Err(e),
             Err(e) => {
                 let since = *failing_since.get_or_insert_with(tokio::time::Instant::now);

@@ -80,7 +80,8 @@ async fn aws(node: &Fulcrum, args: &[&str]) -> Value {
     if stdout.trim().is_empty() {
         return Value::Null;
     }
-    serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("aws {args:?}: no JSON ({e}): {stdout}"))
+    serde_json::from_str(&stdout)
+        .unwrap_or_else(|e| panic!("aws {args:?}: no JSON ({e}): {stdout}"))
 }
 
 /// A `fulcrum` client command against `node` (with the credentials it wrote).
@@ -201,7 +202,11 @@ fn check_layout(path: &Path, lb: &str, node_ip: IpAddr) {
     let (end, ip, random) = (pieces[0], pieces[1], pieces[2]);
     assert_eq!(end.len(), "20140215T2340Z".len(), "{name}");
     assert!(end.ends_with('Z') && &end[8..9] == "T", "{name}");
-    assert_eq!(&end[..8], format!("{year}{month}{day}"), "{name}: the directories' date");
+    assert_eq!(
+        &end[..8],
+        format!("{year}{month}{day}"),
+        "{name}: the directories' date"
+    );
     assert_eq!(ip, node_ip.to_string(), "{name}: the node's address");
     assert!(
         random.len() == 8
@@ -251,8 +256,9 @@ fn assert_tls(f: &[String]) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn access_log_files_in_elbs_layout_and_format_read_by_goaccess() {
-    let goaccess = find_in_path("goaccess")
-        .expect("goaccess: run scripts/test (it installs Debian's goaccess) or apt-get install goaccess");
+    let goaccess = find_in_path("goaccess").expect(
+        "goaccess: run scripts/test (it installs Debian's goaccess) or apt-get install goaccess",
+    );
     let dir = tempfile::tempdir().unwrap();
     let bind = bind_address();
     let mut node = Serve::new(dir.path(), bind)
@@ -307,7 +313,14 @@ async fn access_log_files_in_elbs_layout_and_format_read_by_goaccess() {
     );
     aws(
         &node,
-        &["elb", "configure-health-check", "--load-balancer-name", "web", "--health-check", &health],
+        &[
+            "elb",
+            "configure-health-check",
+            "--load-balancer-name",
+            "web",
+            "--health-check",
+            &health,
+        ],
     )
     .await;
     let instance_id = instance.ip().to_string();
@@ -324,8 +337,9 @@ async fn access_log_files_in_elbs_layout_and_format_read_by_goaccess() {
     )
     .await;
     // A load balancer with no instance: its requests are 503s.
-    let empty_listener =
-        format!("Protocol=HTTP,LoadBalancerPort={empty_port},InstanceProtocol=HTTP,InstancePort={iport}");
+    let empty_listener = format!(
+        "Protocol=HTTP,LoadBalancerPort={empty_port},InstanceProtocol=HTTP,InstancePort={iport}"
+    );
     aws(
         &node,
         &[
@@ -344,8 +358,7 @@ async fn access_log_files_in_elbs_layout_and_format_read_by_goaccess() {
     // Before logging is on: these requests are in no file.
     wait_in_service(http).await;
 
-    let attributes =
-        r#"{"AccessLog":{"Enabled":true,"EmitInterval":5,"S3BucketName":"logs","S3BucketPrefix":"p"}}"#;
+    let attributes = r#"{"AccessLog":{"Enabled":true,"EmitInterval":5,"S3BucketName":"logs","S3BucketPrefix":"p"}}"#;
     for lb in ["web", "empty"] {
         aws(
             &node,
@@ -362,7 +375,12 @@ async fn access_log_files_in_elbs_layout_and_format_read_by_goaccess() {
     }
     let described = aws(
         &node,
-        &["elb", "describe-load-balancer-attributes", "--load-balancer-name", "web"],
+        &[
+            "elb",
+            "describe-load-balancer-attributes",
+            "--load-balancer-name",
+            "web",
+        ],
     )
     .await;
     let log = &described["LoadBalancerAttributes"]["AccessLog"];
@@ -410,11 +428,19 @@ async fn access_log_files_in_elbs_layout_and_format_read_by_goaccess() {
     let http_sent = reply.body.len();
     let tls = client_tls_config(&ca.cert_pem(), &[b"http/1.1"]);
     let https = SocketAddr::new(bind, https_port);
-    let reply = https_get(https, "www.example.test", tls.clone(), "/https", &[("user-agent", USER_AGENT)])
+    let reply = https_get(
+        https,
+        "www.example.test",
+        tls.clone(),
+        "/https",
+        &[("user-agent", USER_AGENT)],
+    )
+    .await
+    .unwrap();
+    assert_eq!(reply.status, 200);
+    let reply = http_get(SocketAddr::new(bind, tcp_port), "/tcp", &[])
         .await
         .unwrap();
-    assert_eq!(reply.status, 200);
-    let reply = http_get(SocketAddr::new(bind, tcp_port), "/tcp", &[]).await.unwrap();
     assert_eq!(reply.status, 200, "through the TCP listener");
     let reply = https_get(
         SocketAddr::new(bind, ssl_port),
@@ -426,9 +452,13 @@ async fn access_log_files_in_elbs_layout_and_format_read_by_goaccess() {
     .await
     .unwrap();
     assert_eq!(reply.status, 200, "through the SSL listener");
-    let reply = http_get(SocketAddr::new(bind, empty_port), "/none", &[("user-agent", USER_AGENT)])
-        .await
-        .unwrap();
+    let reply = http_get(
+        SocketAddr::new(bind, empty_port),
+        "/none",
+        &[("user-agent", USER_AGENT)],
+    )
+    .await
+    .unwrap();
     assert_eq!(reply.status, 503, "no instance");
     let answer = raw_exchange(http, b"NOT A REQUEST\r\n\r\n", Duration::from_secs(5))
         .await
@@ -448,16 +478,20 @@ async fn access_log_files_in_elbs_layout_and_format_read_by_goaccess() {
     };
     let is_tcp = |f: &Vec<String>| f[7] == "-" && f[13] == "-";
     let is_ssl = |f: &Vec<String>| f[7] == "-" && f[13] != "-";
-    eventually("every request in a published file", FILES_TIMEOUT, || async {
-        let web: Vec<Vec<String>> = lines_of("web").iter().map(|l| fields(l)).collect();
-        let has = |path: &str| web.iter().any(|f| f.len() == 15 && f[11].contains(path));
-        has("/http?x=1 ")
-            && has("/https ")
-            && web.iter().any(|f| f.len() == 15 && f[7] == "400")
-            && web.iter().any(|f| f.len() == 15 && is_tcp(f))
-            && web.iter().any(|f| f.len() == 15 && is_ssl(f))
-            && lines_of("empty").iter().any(|l| l.contains("/none "))
-    })
+    eventually(
+        "every request in a published file",
+        FILES_TIMEOUT,
+        || async {
+            let web: Vec<Vec<String>> = lines_of("web").iter().map(|l| fields(l)).collect();
+            let has = |path: &str| web.iter().any(|f| f.len() == 15 && f[11].contains(path));
+            has("/http?x=1 ")
+                && has("/https ")
+                && web.iter().any(|f| f.len() == 15 && f[7] == "400")
+                && web.iter().any(|f| f.len() == 15 && is_tcp(f))
+                && web.iter().any(|f| f.len() == 15 && is_ssl(f))
+                && lines_of("empty").iter().any(|l| l.contains("/none "))
+        },
+    )
     .await;
 
     let web: Vec<Vec<String>> = lines_of("web").iter().map(|l| fields(l)).collect();
@@ -475,13 +509,20 @@ async fn access_log_files_in_elbs_layout_and_format_read_by_goaccess() {
 
     let f = one("the HTTP request", &|f| f[11].contains("/http?x=1 "));
     assert_eq!(f[3], instance.to_string(), "backend:port");
-    for (i, what) in [(4, "request_processing_time"), (5, "backend_processing_time"), (6, "response_processing_time")] {
+    for (i, what) in [
+        (4, "request_processing_time"),
+        (5, "backend_processing_time"),
+        (6, "response_processing_time"),
+    ] {
         assert_time(&f[i], what);
     }
     assert_eq!((f[7].as_str(), f[8].as_str()), ("200", "200"));
     assert_eq!(f[9], "0", "received_bytes: no body");
     assert_eq!(f[10], http_sent.to_string(), "sent_bytes: the body");
-    assert_eq!(f[11], format!("GET http://{bind}:{http_port}/http?x=1 HTTP/1.1"));
+    assert_eq!(
+        f[11],
+        format!("GET http://{bind}:{http_port}/http?x=1 HTTP/1.1")
+    );
     assert_eq!(f[12], USER_AGENT);
     assert_eq!((f[13].as_str(), f[14].as_str()), ("-", "-"));
 
@@ -489,23 +530,33 @@ async fn access_log_files_in_elbs_layout_and_format_read_by_goaccess() {
     assert_eq!(f[3], instance.to_string());
     assert_eq!((f[7].as_str(), f[8].as_str()), ("200", "200"));
     assert!(
-        f[11].starts_with("GET https://") && f[11].ends_with(&format!(":{https_port}/https HTTP/1.1")),
+        f[11].starts_with("GET https://")
+            && f[11].ends_with(&format!(":{https_port}/https HTTP/1.1")),
         "{}",
         f[11]
     );
     assert_eq!(f[12], USER_AGENT);
     assert_tls(&f);
 
-    for (what, pick) in [("the TCP connection", &is_tcp as &dyn Fn(&Vec<String>) -> bool), ("the SSL connection", &is_ssl)] {
+    for (what, pick) in [
+        (
+            "the TCP connection",
+            &is_tcp as &dyn Fn(&Vec<String>) -> bool,
+        ),
+        ("the SSL connection", &is_ssl),
+    ] {
         let f = one(what, pick);
         assert_eq!(f[3], instance.to_string(), "{what}");
-        for i in 4..=6 {
-            assert_time(&f[i], what);
+        for time in &f[4..=6] {
+            assert_time(time, what);
         }
         assert_eq!((f[7].as_str(), f[8].as_str()), ("-", "-"), "{what}");
         let received: u64 = f[9].parse().unwrap();
         let sent: u64 = f[10].parse().unwrap();
-        assert!(received > 0 && sent > 0, "{what}: every byte either way: {f:?}");
+        assert!(
+            received > 0 && sent > 0,
+            "{what}: every byte either way: {f:?}"
+        );
         assert_eq!(f[11], "- - - ", "{what}");
         assert_eq!(f[12], "-", "{what}");
     }
@@ -513,7 +564,10 @@ async fn access_log_files_in_elbs_layout_and_format_read_by_goaccess() {
 
     let f = one("the malformed request", &|f| f[7] == "400");
     assert_eq!(f[3], "-", "no instance got it");
-    assert_eq!((f[4].as_str(), f[5].as_str(), f[6].as_str()), ("-1", "-1", "-1"));
+    assert_eq!(
+        (f[4].as_str(), f[5].as_str(), f[6].as_str()),
+        ("-1", "-1", "-1")
+    );
     assert_eq!(f[8], "0", "no status from an instance");
     assert_eq!(f[11], "- - - ", "it could not be read as a request");
 
@@ -522,9 +576,15 @@ async fn access_log_files_in_elbs_layout_and_format_read_by_goaccess() {
     let f = &empty[0];
     assert_eq!(f[1], "empty");
     assert_eq!(f[3], "-", "no instance");
-    assert_eq!((f[4].as_str(), f[5].as_str(), f[6].as_str()), ("-1", "-1", "-1"));
+    assert_eq!(
+        (f[4].as_str(), f[5].as_str(), f[6].as_str()),
+        ("-1", "-1", "-1")
+    );
     assert_eq!((f[7].as_str(), f[8].as_str()), ("503", "0"));
-    assert_eq!(f[11], format!("GET http://{bind}:{empty_port}/none HTTP/1.1"));
+    assert_eq!(
+        f[11],
+        format!("GET http://{bind}:{empty_port}/none HTTP/1.1")
+    );
     assert_eq!(f[12], USER_AGENT);
 
     // Files every interval, empty ones too (ELB publishes one per node per interval), each
@@ -535,7 +595,9 @@ async fn access_log_files_in_elbs_layout_and_format_read_by_goaccess() {
     })
     .await;
     assert!(
-        log_files(&root, "empty").iter().any(|(_, text)| text.is_empty()),
+        log_files(&root, "empty")
+            .iter()
+            .any(|(_, text)| text.is_empty()),
         "quiet intervals publish empty files"
     );
     let all = files_under(&root);
@@ -543,10 +605,18 @@ async fn access_log_files_in_elbs_layout_and_format_read_by_goaccess() {
         if path == Path::new(&format!("p/AWSLogs/{ACCOUNT}/ELBAccessLogTestFile")) {
             continue;
         }
-        let lb = if path.to_str().unwrap().contains("_web_") { "web" } else { "empty" };
+        let lb = if path.to_str().unwrap().contains("_web_") {
+            "web"
+        } else {
+            "empty"
+        };
         check_layout(path, lb, bind);
     }
-    assert!(log_files(&root, "web").len() >= 2, "web's files: {:?}", all.keys());
+    assert!(
+        log_files(&root, "web").len() >= 2,
+        "web's files: {:?}",
+        all.keys()
+    );
 
     // GoAccess reads every line.
     let combined = dir.path().join("all.log");
@@ -590,7 +660,12 @@ async fn access_log_files_in_elbs_layout_and_format_read_by_goaccess() {
             .sum()
     };
     let ok = web.iter().filter(|f| f[7] == "200").count() as u64;
-    assert_eq!(count("status_codes", "2xx Success"), ok, "{}", report["status_codes"]);
+    assert_eq!(
+        count("status_codes", "2xx Success"),
+        ok,
+        "{}",
+        report["status_codes"]
+    );
     assert_eq!(count("status_codes", "4xx Client Errors"), 1);
     assert_eq!(count("status_codes", "5xx Server Errors"), 1);
     assert_eq!(
@@ -599,8 +674,16 @@ async fn access_log_files_in_elbs_layout_and_format_read_by_goaccess() {
         "{}",
         report["requests"]
     );
-    assert_eq!(count("hosts", "127.0.0.1"), lines as u64, "{}", report["hosts"]);
-    assert_eq!(count("tls_type", "TLSv1.3") + count("tls_type", "TLSv1.2"), 2);
+    assert_eq!(
+        count("hosts", "127.0.0.1"),
+        lines as u64,
+        "{}",
+        report["hosts"]
+    );
+    assert_eq!(
+        count("tls_type", "TLSv1.3") + count("tls_type", "TLSv1.2"),
+        2
+    );
 
     node.stop().await;
 }
@@ -614,7 +697,14 @@ async fn lb_logs_follow_shows_requests_made_after_it_started() {
     let port = fulcrum_testkit::closed_port().port();
     let (ok, out, err) = fulcrum_run(
         &node,
-        &["lb", "create", "--name", "web", "--listener", &format!("HTTP:{port}:HTTP:{iport}")],
+        &[
+            "lb",
+            "create",
+            "--name",
+            "web",
+            "--listener",
+            &format!("HTTP:{port}:HTTP:{iport}"),
+        ],
     )
     .await;
     assert!(ok, "{out}{err}");
@@ -622,8 +712,20 @@ async fn lb_logs_follow_shows_requests_made_after_it_started() {
     let (ok, out, err) = fulcrum_run(
         &node,
         &[
-            "lb", "health-check", "--name", "web", "--target", &target, "--interval", "5",
-            "--timeout", "2", "--healthy", "2", "--unhealthy", "2",
+            "lb",
+            "health-check",
+            "--name",
+            "web",
+            "--target",
+            &target,
+            "--interval",
+            "5",
+            "--timeout",
+            "2",
+            "--healthy",
+            "2",
+            "--unhealthy",
+            "2",
         ],
     )
     .await;
@@ -649,10 +751,15 @@ async fn lb_logs_follow_shows_requests_made_after_it_started() {
     let mut shown = None;
     let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
     for i in 0.. {
-        assert!(tokio::time::Instant::now() < deadline, "no request showed in the follow");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no request showed in the follow"
+        );
         let path = format!("/followed-{i}");
         assert_eq!(http_get(addr, &path, &[]).await.unwrap().status, 200);
-        if let Ok(line) = tokio::time::timeout(Duration::from_millis(500), printed.next_line()).await {
+        if let Ok(line) =
+            tokio::time::timeout(Duration::from_millis(500), printed.next_line()).await
+        {
             let line = line.unwrap().expect("the follow printed a line");
             shown = Some((i, line));
             break;
@@ -662,7 +769,10 @@ async fn lb_logs_follow_shows_requests_made_after_it_started() {
     let f = fields(&line);
     assert_eq!(f.len(), 15, "{line}");
     assert_eq!(f[1], "web");
-    assert_eq!(f[11], format!("GET http://{bind}:{port}/followed-{i} HTTP/1.1"));
+    assert_eq!(
+        f[11],
+        format!("GET http://{bind}:{port}/followed-{i} HTTP/1.1")
+    );
     // And the next ones, in order.
     for j in 1..=3 {
         let path = format!("/after-{j}");
@@ -682,13 +792,20 @@ async fn lb_logs_follow_shows_requests_made_after_it_started() {
     assert!(ok, "{err}");
     assert_eq!(out.lines().count(), 2, "{out}");
     assert!(out.ends_with("/after-3 HTTP/1.1\" \"-\" - -\n"), "{out}");
-    let (ok, out, err) = fulcrum_run(&node, &["key", "create", "--scope", "read-only", "--output", "json"]).await;
+    let (ok, out, err) = fulcrum_run(
+        &node,
+        &["key", "create", "--scope", "read-only", "--output", "json"],
+    )
+    .await;
     assert!(ok, "{err}");
     let key: Value = serde_json::from_str(&out).unwrap();
     let key = &key["AccessKey"];
     let reply = signed_call(
         node.api.unwrap(),
-        (key["AccessKeyId"].as_str().unwrap(), key["SecretAccessKey"].as_str().unwrap()),
+        (
+            key["AccessKeyId"].as_str().unwrap(),
+            key["SecretAccessKey"].as_str().unwrap(),
+        ),
         "elasticloadbalancing",
         &[("Action", "GetAccessLogTail"), ("LoadBalancerName", "web")],
     )
