@@ -31,20 +31,49 @@ struct LbTail {
     followers: Vec<mpsc::Sender<String>>,
 }
 
-/// What one drain of the queue brought, per load balancer: the lines in order.
+/// What one drain of the queue brought, per load balancer: its lines in order, appended to
+/// one string (no allocation per line; a busy node drains thousands at a time).
 #[derive(Debug, Default)]
 pub struct Batch {
-    lines: Vec<(Arc<str>, Arc<str>)>,
+    by_lb: HashMap<Arc<str>, Lines>,
+}
+
+#[derive(Debug, Default)]
+struct Lines {
+    text: String,
+    /// Where each line starts in `text`.
+    starts: Vec<usize>,
 }
 
 impl Batch {
     /// One line (with its newline) of `load_balancer`.
     pub fn push(&mut self, load_balancer: &Arc<str>, line: &str) {
-        self.lines.push((Arc::clone(load_balancer), line.into()));
+        let lines = match self.by_lb.get_mut(load_balancer) {
+            Some(lines) => lines,
+            None => self.by_lb.entry(Arc::clone(load_balancer)).or_default(),
+        };
+        lines.starts.push(lines.text.len());
+        lines.text.push_str(line);
     }
 
     pub fn is_empty(&self) -> bool {
-        self.lines.is_empty()
+        self.by_lb.is_empty()
+    }
+}
+
+impl Lines {
+    /// The last `n` lines, oldest first.
+    fn last(&self, n: usize) -> impl Iterator<Item = &str> {
+        let from = self.starts.len().saturating_sub(n);
+        let ends = self.starts[from..]
+            .iter()
+            .skip(1)
+            .copied()
+            .chain(std::iter::once(self.text.len()));
+        self.starts[from..]
+            .iter()
+            .zip(ends)
+            .map(|(&start, end)| &self.text[start..end])
     }
 }
 
@@ -99,37 +128,33 @@ impl Tails {
         }
     }
 
-    /// Keeps the lines of a drain and sends them to the followers of their load balancer.
+    /// Keeps the last lines of a drain and sends them all to the followers of their load
+    /// balancer.
     pub fn publish(&self, batch: Batch) {
         if batch.is_empty() {
             return;
         }
         let mut by_lb = self.lock();
-        let mut chunks: HashMap<Arc<str>, String> = HashMap::new();
-        for (lb, line) in batch.lines {
+        for (lb, lines) in batch.by_lb {
             let tail = by_lb.entry(Arc::clone(&lb)).or_default();
-            if !tail.followers.is_empty() {
-                chunks.entry(lb).or_default().push_str(&line);
+            for line in lines.last(self.capacity) {
+                if tail.recent.len() == self.capacity {
+                    tail.recent.pop_front();
+                }
+                tail.recent.push_back(line.into());
             }
-            if tail.recent.len() == self.capacity {
-                tail.recent.pop_front();
+            if tail.followers.is_empty() {
+                continue;
             }
-            if self.capacity > 0 {
-                tail.recent.push_back(line);
-            }
-        }
-        for (lb, chunk) in chunks {
-            if let Some(tail) = by_lb.get_mut(&lb) {
-                // A follower gone (its client hung up) is forgotten; one behind loses this chunk.
-                tail.followers.retain(|f| match f.try_send(chunk.clone()) {
-                    Ok(()) => true,
-                    Err(mpsc::error::TrySendError::Full(_)) => {
-                        tracing::debug!(load_balancer = %lb, "a live tail is behind: lines skipped");
-                        true
-                    }
-                    Err(mpsc::error::TrySendError::Closed(_)) => false,
-                });
-            }
+            // A follower gone (its client hung up) is forgotten; one behind loses this batch.
+            tail.followers.retain(|f| match f.try_send(lines.text.clone()) {
+                Ok(()) => true,
+                Err(mpsc::error::TrySendError::Full(_)) => {
+                    tracing::debug!(load_balancer = %lb, "a live tail is behind: lines skipped");
+                    true
+                }
+                Err(mpsc::error::TrySendError::Closed(_)) => false,
+            });
         }
     }
 
@@ -163,6 +188,7 @@ mod tests {
     #[test]
     fn the_ring_keeps_the_last_lines() {
         let tails = Tails::with_capacity(2);
+        tails.publish(batch(&[("a", "0\n")]));
         tails.publish(batch(&[
             ("a", "1\n"),
             ("b", "x\n"),
