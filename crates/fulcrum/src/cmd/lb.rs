@@ -124,6 +124,7 @@ enum LbCommand {
     /// --follow, new ones as requests come, even while its access log is off. With --enable or
     /// --disable, turn its access log (the AccessLog attribute) on or off instead.
     Logs {
+        /// The load balancer.
         #[arg(long)]
         name: String,
         /// Keep printing lines as they come, until interrupted.
