@@ -6,6 +6,7 @@
 #![forbid(unsafe_code)]
 
 mod access;
+mod access_log_tail;
 mod arn;
 mod cloudwatch;
 mod ec2;
@@ -17,13 +18,16 @@ mod server;
 mod time;
 mod xml;
 
+use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 use fulcrum_proxy::DataPlane;
 use fulcrum_store::Store;
+use fulcrum_telemetry::access_log::Tails;
 use http::{header, HeaderValue, Method, Request, Response, StatusCode};
+use http_body_util::combinators::BoxBody;
 use http_body_util::{BodyExt, Full, Limited};
 
 pub use error::ApiError;
@@ -37,6 +41,10 @@ pub const IAM_SERVICE: &str = "iam";
 
 /// Requests larger than this are refused before they are read further.
 const MAX_BODY: usize = 1 << 20;
+
+/// An answer's body: a whole XML document for almost every call, a stream for the access-log
+/// tail.
+pub type ApiBody = BoxBody<Bytes, Infallible>;
 
 /// The API of one node.
 pub struct Api {
@@ -52,6 +60,8 @@ pub struct Api {
     pub pause: Pause,
     /// The one-minute metrics that CloudWatch's API answers from.
     pub series: Arc<fulcrum_telemetry::series::Series>,
+    /// The access logs' recent lines and live tails (`GetAccessLogTail`).
+    pub access_logs: Arc<Tails>,
 }
 
 /// Keeps API calls out of a node that is handing over to a new process, so that no write lands
@@ -95,7 +105,7 @@ pub(crate) struct Call<'a> {
 
 impl Api {
     /// Answers one API request.
-    pub async fn handle<B>(self: &Arc<Self>, req: Request<B>) -> Response<Full<Bytes>>
+    pub async fn handle<B>(self: &Arc<Self>, req: Request<B>) -> Response<ApiBody>
     where
         B: http_body::Body<Data = Bytes> + Send + Unpin + 'static,
         B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
@@ -143,7 +153,17 @@ impl Api {
         // Actions read and write SQLite, which blocks: they run on the blocking pool.
         let outcome = tokio::task::spawn_blocking(move || this.call(&parts, &body, &rid)).await;
         match outcome {
-            Ok((Ok(xml), _)) => with_request_id(xml_response(StatusCode::OK, xml), &request_id),
+            Ok((Ok(Answer::Xml(xml)), _)) => {
+                with_request_id(xml_response(StatusCode::OK, xml), &request_id)
+            }
+            Ok((Ok(Answer::Lines(body)), _)) => {
+                let mut resp = Response::new(body);
+                resp.headers_mut().insert(
+                    header::CONTENT_TYPE,
+                    HeaderValue::from_static("text/plain; charset=utf-8"),
+                );
+                with_request_id(resp, &request_id)
+            }
             Ok((Err(err), service)) => error_response(&err, service, &request_id),
             Err(e) => {
                 tracing::error!(error = %e, "API action panicked");
@@ -163,7 +183,7 @@ impl Api {
         parts: &http::request::Parts,
         body: &[u8],
         request_id: &str,
-    ) -> (Result<String, ApiError>, Service) {
+    ) -> (Result<Answer, ApiError>, Service) {
         let mut service = Service::claimed(parts);
         let _running = self.pause.calls.read().unwrap_or_else(|e| e.into_inner());
         let result = (|| {
@@ -212,6 +232,11 @@ impl Api {
                 )
             })?;
             service = Service::named(&verified.service);
+            if service == Service::Elb && action == access_log_tail::ACTION {
+                // Read-only: every key may.
+                access::authorize(scope, &self.account, &verified.service, action)?;
+                return access_log_tail::start(&call).map(Answer::Lines);
+            }
             let outcome = access::authorize(scope, &self.account, &verified.service, action)
                 .and_then(|()| match service {
                     Service::Iam => iam::dispatch(&call, action),
@@ -222,7 +247,7 @@ impl Api {
             if !access::is_read_only(action) {
                 access::audit(&verified.access_key_id, action, &params, &outcome);
             }
-            outcome
+            outcome.map(Answer::Xml)
         })();
         if let Err(e) = &result {
             tracing::info!(code = e.code, message = %e.message, "API call refused");
@@ -264,8 +289,16 @@ impl Api {
     }
 }
 
+/// What a call answers.
+enum Answer {
+    /// The XML document of almost every action.
+    Xml(String),
+    /// Lines of text, streamed (the access-log tail).
+    Lines(ApiBody),
+}
+
 /// The AWS service a call is for: ELB, IAM, the one EC2 call ELB clients make, or CloudWatch
-/// (in the Query protocol; its rpc-v2-cbor calls take their own path).
+/// (in the Query protocol; its JSON and CBOR calls take their own path).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Service {
     Elb,
@@ -312,15 +345,15 @@ fn request_id() -> String {
     )
 }
 
-fn xml_response(status: StatusCode, xml: String) -> Response<Full<Bytes>> {
-    let mut resp = Response::new(Full::new(Bytes::from(xml)));
+fn xml_response(status: StatusCode, xml: String) -> Response<ApiBody> {
+    let mut resp = Response::new(Full::new(Bytes::from(xml)).boxed());
     *resp.status_mut() = status;
     resp.headers_mut()
         .insert(header::CONTENT_TYPE, HeaderValue::from_static("text/xml"));
     resp
 }
 
-fn error_response(err: &ApiError, service: Service, request_id: &str) -> Response<Full<Bytes>> {
+fn error_response(err: &ApiError, service: Service, request_id: &str) -> Response<ApiBody> {
     let status = StatusCode::from_u16(err.status).unwrap_or(StatusCode::BAD_REQUEST);
     with_request_id(
         xml_response(status, service.error_xml(err, request_id)),
@@ -329,7 +362,7 @@ fn error_response(err: &ApiError, service: Service, request_id: &str) -> Respons
 }
 
 /// AWS sends the request id as a header on every answer; the SDKs read it from there.
-fn with_request_id(mut resp: Response<Full<Bytes>>, request_id: &str) -> Response<Full<Bytes>> {
+fn with_request_id(mut resp: Response<ApiBody>, request_id: &str) -> Response<ApiBody> {
     if let Ok(v) = HeaderValue::try_from(request_id) {
         resp.headers_mut().insert("x-amzn-requestid", v);
     }

@@ -4,10 +4,10 @@ use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::Api;
+use crate::{Api, ApiBody};
 use bytes::Bytes;
 use http::{Method, Request, Response, StatusCode};
-use http_body_util::Full;
+use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
@@ -106,10 +106,7 @@ where
 /// is closed, so that idle clients cannot hold the connection limit.
 const API_CONNECTION_LIMIT: Duration = Duration::from_secs(300);
 
-async fn handle(
-    ctx: Arc<Api>,
-    req: Request<Incoming>,
-) -> Result<Response<Full<Bytes>>, Infallible> {
+async fn handle(ctx: Arc<Api>, req: Request<Incoming>) -> Result<Response<ApiBody>, Infallible> {
     let http1 = req.version() < http::Version::HTTP_2;
     let mut resp = match (req.method(), req.uri().path()) {
         (&Method::GET, "/healthz") => healthz(&ctx),
@@ -127,7 +124,7 @@ async fn handle(
 
 /// 200 once the node can serve (state applied, every listener open, the health of every
 /// instance known); 503 with what it is waiting for otherwise.
-fn healthz(ctx: &Api) -> Response<Full<Bytes>> {
+fn healthz(ctx: &Api) -> Response<ApiBody> {
     let waiting = ctx.data_plane.waiting_for();
     if !waiting.is_empty() {
         let lines: String = waiting
@@ -140,8 +137,8 @@ fn healthz(ctx: &Api) -> Response<Full<Bytes>> {
     text(StatusCode::OK, format!("ok revision {revision}\n"))
 }
 
-fn text(status: StatusCode, body: String) -> Response<Full<Bytes>> {
-    let mut resp = Response::new(Full::new(Bytes::from(body)));
+fn text(status: StatusCode, body: String) -> Response<ApiBody> {
+    let mut resp = Response::new(Full::new(Bytes::from(body)).boxed());
     *resp.status_mut() = status;
     resp.headers_mut().insert(
         http::header::CONTENT_TYPE,

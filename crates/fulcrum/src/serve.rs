@@ -22,6 +22,8 @@ use tokio::signal::unix::{signal, SignalKind};
 
 use crate::upgrade::{self, Answer};
 
+mod access_logs;
+
 #[derive(Args, Debug)]
 pub struct ServeArgs {
     /// Where the state (SQLite) and the master key live.
@@ -106,6 +108,14 @@ pub struct ServeArgs {
     /// Divides health-check intervals and timeouts (tests only).
     #[arg(long, default_value_t = 1, hide = true)]
     pub health_check_time_scale: u32,
+    /// Where access-log files are published, in ELB's S3 key layout (`aws s3 sync` it to the
+    /// bucket); defaults to DIR/access-logs. Files are written under DIR/access-log-spool until
+    /// they are complete.
+    #[arg(long)]
+    pub access_log_dir: Option<PathBuf>,
+    /// Divides the minute of access logs' EmitInterval (tests only).
+    #[arg(long, default_value_t = 1, hide = true, value_parser = clap::value_parser!(u32).range(1..))]
+    pub access_log_time_scale: u32,
 }
 
 /// The account in ARNs: one node or fleet is one account.
@@ -239,9 +249,25 @@ async fn serve(args: ServeArgs, open_files: u64) -> anyhow::Result<()> {
         tracing::info!("the API speaks TLS: aws --endpoint-url {endpoint}{ca_option} ...");
     }
 
+    let access_logs = access_logs::AccessLogs::start(
+        access_logs::Options {
+            dir: args
+                .access_log_dir
+                .clone()
+                .unwrap_or_else(|| args.data_dir.join("access-logs")),
+            spool: args.data_dir.join("access-log-spool"),
+            account: ACCOUNT,
+            region: &args.region,
+            bind: &args.bind,
+            time_scale: args.access_log_time_scale,
+        },
+        &store,
+    )?;
+
     // Created after the sockets came: it reads the health the old process saved just before.
     let mut config = data_plane_config(&args, open_files)?;
     config.stickiness_key = StickinessKey::new(&store.stickiness_key()?[..]);
+    config.access_log = Some(access_logs.sink.clone());
     let metrics = Arc::clone(&config.metrics);
     let access_log = config.access_log.clone();
     let data_plane = DataPlane::new(config)?;
@@ -271,6 +297,7 @@ async fn serve(args: ServeArgs, open_files: u64) -> anyhow::Result<()> {
         public_host: public_host(&args.bind),
         pause: Pause::default(),
         series,
+        access_logs: Arc::clone(&access_logs.tails),
     });
     let mut api = ApiServer {
         listener: Arc::new(api_listener(args.api, inherited_api).await?),
@@ -303,6 +330,7 @@ async fn serve(args: ServeArgs, open_files: u64) -> anyhow::Result<()> {
             data_plane
                 .shutdown(Duration::from_secs(args.drain_timeout))
                 .await;
+            access_logs.stop().await;
             let Some(why) = why else {
                 tracing::info!("did not take over from pid {pid}: it carries on");
                 return Ok(());
@@ -370,6 +398,8 @@ async fn serve(args: ServeArgs, open_files: u64) -> anyhow::Result<()> {
         .await;
     // After the drain, so that the last requests' counts are in the minute it stores.
     let _ = tokio::task::spawn_blocking(move || sampler.stop()).await;
+    // What the drained requests logged is written and every file with lines published.
+    access_logs.stop().await;
     if left > 0 {
         tracing::warn!(
             connections = left,

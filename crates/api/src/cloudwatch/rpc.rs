@@ -12,12 +12,12 @@
 
 use bytes::Bytes;
 use http::{HeaderValue, Method, Response, StatusCode};
-use http_body_util::Full;
+use http_body_util::{BodyExt, Full};
 
 use super::value::Value;
 use super::{cbor, error_shape, json, Operation, SERVICE};
 use crate::error::ApiError;
-use crate::{access, with_request_id, Api};
+use crate::{access, with_request_id, Api, ApiBody};
 
 /// The Smithy name of the service, which both protocols put before the operation's.
 const TARGET_PREFIX: &str = "GraniteServiceVersion20100801.";
@@ -62,12 +62,12 @@ impl Protocol {
         }
     }
 
-    fn answer(self, status: StatusCode, body: &Value, request_id: &str) -> Response<Full<Bytes>> {
+    fn answer(self, status: StatusCode, body: &Value, request_id: &str) -> Response<ApiBody> {
         let (bytes, content_type) = match self {
             Protocol::Cbor => (cbor::encode(body), "application/cbor"),
             Protocol::Json => (json::encode(body), "application/x-amz-json-1.0"),
         };
-        let mut resp = Response::new(Full::new(Bytes::from(bytes)));
+        let mut resp = Response::new(Full::new(Bytes::from(bytes)).boxed());
         *resp.status_mut() = status;
         let headers = resp.headers_mut();
         headers.insert(
@@ -82,7 +82,7 @@ impl Protocol {
 
     /// An error: `__type` (the shape, or the code for errors outside CloudWatch's model such
     /// as a bad signature), `message`, and the Query code in a header.
-    pub(crate) fn error(self, err: &ApiError, request_id: &str) -> Response<Full<Bytes>> {
+    pub(crate) fn error(self, err: &ApiError, request_id: &str) -> Response<ApiBody> {
         let shape = error_shape(err.code).map_or_else(
             || err.code.to_owned(),
             |shape| format!("{SHAPE_NAMESPACE}#{shape}"),
@@ -112,7 +112,7 @@ pub(crate) fn rpc(
     parts: &http::request::Parts,
     body: &[u8],
     request_id: &str,
-) -> Response<Full<Bytes>> {
+) -> Response<ApiBody> {
     let _running = api.pause.calls.read().unwrap_or_else(|e| e.into_inner());
     let result = (|| {
         if parts.method != Method::POST {

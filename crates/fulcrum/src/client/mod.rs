@@ -159,13 +159,7 @@ impl Client {
         action: &str,
         params: &[(String, String)],
     ) -> anyhow::Result<Value> {
-        let mut form = format!("Action={}&Version={}", encode(action), service.version);
-        for (k, v) in params {
-            form.push('&');
-            form.push_str(&encode(k));
-            form.push('=');
-            form.push_str(&encode(v));
-        }
+        let form = form(service, action, params);
         let (status, body) = tokio::time::timeout(CALL_TIMEOUT, self.post(service, form))
             .await
             .map_err(|_| {
@@ -190,11 +184,94 @@ impl Client {
         }
     }
 
+    /// Runs `action`, whose answer is lines of text (the access-log tail), and hands each piece
+    /// of it to `out` as it arrives; returns when the API ends the answer. With `bounded`, the
+    /// whole answer must come within the call timeout; without, it may stream for ever.
+    pub async fn lines(
+        &self,
+        service: Service,
+        action: &str,
+        params: &[(String, String)],
+        bounded: bool,
+        mut out: impl FnMut(&[u8]) -> std::io::Result<()>,
+    ) -> anyhow::Result<()> {
+        let form = form(service, action, params);
+        let timed_out = || {
+            anyhow::anyhow!(
+                "the fulcrum API at {} did not answer {action} within {CALL_TIMEOUT:?}",
+                self.shown
+            )
+        };
+        let deadline = tokio::time::Instant::now() + CALL_TIMEOUT;
+        let (resp, conn) = tokio::time::timeout_at(deadline, self.send(service, form))
+            .await
+            .map_err(|_| timed_out())??;
+        let _conn = AbortOnDrop(conn);
+        let status = resp.status();
+        let mut body = resp.into_body();
+        if !status.is_success() {
+            let bytes = tokio::time::timeout_at(deadline, Limited::new(body, MAX_ANSWER).collect())
+                .await
+                .map_err(|_| timed_out())?
+                .map_err(|e| anyhow::anyhow!("{e}"))?
+                .to_bytes();
+            let text = String::from_utf8_lossy(&bytes);
+            return match xml::error(&text) {
+                Some(err) => Err(err.into()),
+                None => bail!(
+                    "the fulcrum API at {} answered {action} with HTTP {status}: {}",
+                    self.shown,
+                    text.chars().take(200).collect::<String>()
+                ),
+            };
+        }
+        loop {
+            let frame = if bounded {
+                tokio::time::timeout_at(deadline, body.frame())
+                    .await
+                    .map_err(|_| timed_out())?
+            } else {
+                body.frame().await
+            };
+            let Some(frame) = frame else {
+                return Ok(());
+            };
+            let frame = frame.with_context(|| {
+                format!("the fulcrum API at {} broke off the answer", self.shown)
+            })?;
+            if let Some(data) = frame.data_ref() {
+                out(data).context("cannot write the lines out")?;
+            }
+        }
+    }
+
     async fn post(
         &self,
         service: Service,
         form: String,
     ) -> anyhow::Result<(http::StatusCode, Bytes)> {
+        let (resp, conn) = self.send(service, form).await?;
+        let status = resp.status();
+        let body = Limited::new(resp.into_body(), MAX_ANSWER)
+            .collect()
+            .await
+            .map_err(|e| anyhow::anyhow!("{e}"))
+            .with_context(|| format!("cannot read the answer of {}", self.shown))?
+            .to_bytes();
+        conn.abort();
+        Ok((status, body))
+    }
+
+    /// Sends one signed call on a connection of its own; the answer's head, with the task that
+    /// drives the connection while the body is read.
+    async fn send(
+        &self,
+        service: Service,
+        form: String,
+    ) -> anyhow::Result<(
+        http::Response<hyper::body::Incoming>,
+        tokio::task::JoinHandle<Result<(), hyper::Error>>,
+    )> {
         let authority = self.endpoint.authority().expect("checked in new");
         let port = authority
             .port_u16()
@@ -267,16 +344,29 @@ impl Client {
             .send_request(req)
             .await
             .with_context(|| format!("the fulcrum API at {} closed the connection", self.shown))?;
-        let status = resp.status();
-        let body = Limited::new(resp.into_body(), MAX_ANSWER)
-            .collect()
-            .await
-            .map_err(|e| anyhow::anyhow!("{e}"))
-            .with_context(|| format!("cannot read the answer of {}", self.shown))?
-            .to_bytes();
-        conn.abort();
-        Ok((status, body))
+        Ok((resp, conn))
     }
+}
+
+/// Stops driving a connection once its answer is no longer read.
+struct AbortOnDrop<T>(tokio::task::JoinHandle<T>);
+
+impl<T> Drop for AbortOnDrop<T> {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// The form of one call: `Action`, `Version`, then the parameters, percent-encoded.
+fn form(service: Service, action: &str, params: &[(String, String)]) -> String {
+    let mut form = format!("Action={}&Version={}", encode(action), service.version);
+    for (k, v) in params {
+        form.push('&');
+        form.push_str(&encode(k));
+        form.push('=');
+        form.push_str(&encode(v));
+    }
+    form
 }
 
 /// TLS to an https:// endpoint, trusting the CA of --ca-bundle (or the one `serve` wrote).

@@ -120,6 +120,37 @@ enum LbCommand {
         #[arg(long)]
         name: String,
     },
+    /// Print a load balancer's last access-log lines (Classic ELB's format) and, with
+    /// --follow, new ones as requests come, even while its access log is off. With --enable or
+    /// --disable, turn its access log (the AccessLog attribute) on or off instead.
+    Logs {
+        /// The load balancer.
+        #[arg(long)]
+        name: String,
+        /// Keep printing lines as they come, until interrupted.
+        #[arg(long, short = 'f', conflicts_with_all = ["enable", "disable"])]
+        follow: bool,
+        /// At most this many of the last lines first (the node keeps 100).
+        #[arg(long, default_value_t = 100)]
+        lines: usize,
+        /// Turn the access log on: a file every --emit-interval minutes in the node's
+        /// --access-log-dir, laid out as ELB lays out its S3 keys.
+        #[arg(long, conflicts_with = "disable")]
+        enable: bool,
+        /// Turn the access log off (files already written stay).
+        #[arg(long)]
+        disable: bool,
+        /// With --enable: minutes per file, 5 or 60.
+        #[arg(long, requires = "enable", value_parser = ["5", "60"])]
+        emit_interval: Option<String>,
+        /// With --enable: the S3 bucket the files are meant for (recorded; the files stay
+        /// local until you `aws s3 sync` them there).
+        #[arg(long, requires = "enable")]
+        s3_bucket_name: Option<String>,
+        /// With --enable: the key prefix in that bucket, the first directories of the files.
+        #[arg(long, requires = "enable")]
+        s3_bucket_prefix: Option<String>,
+    },
 }
 
 /// One `--listener`, checked before anything is sent.
@@ -291,6 +322,28 @@ async fn exec(c: &Client, command: LbCommand) -> anyhow::Result<()> {
         LbCommand::Deregister { name, instances } => {
             instances_call(c, "DeregisterInstancesFromLoadBalancer", &name, &instances).await?;
         }
+        LbCommand::Logs {
+            name,
+            follow,
+            lines,
+            enable,
+            disable,
+            emit_interval,
+            s3_bucket_name,
+            s3_bucket_prefix,
+        } => {
+            let command = if enable || disable {
+                LogsCommand::Set {
+                    enabled: enable,
+                    emit_interval,
+                    s3_bucket_name,
+                    s3_bucket_prefix,
+                }
+            } else {
+                LogsCommand::Print { follow, lines }
+            };
+            logs(c, &name, command).await?;
+        }
         LbCommand::Health { name } => {
             let mut p = Params::default();
             p.set("LoadBalancerName", &name);
@@ -313,6 +366,113 @@ async fn exec(c: &Client, command: LbCommand) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// `fulcrum lb logs`: turns the access log on or off, or prints its lines.
+async fn logs(c: &Client, name: &str, command: LogsCommand) -> anyhow::Result<()> {
+    let mut p = Params::default();
+    p.set("LoadBalancerName", name);
+    match command {
+        LogsCommand::Set {
+            enabled,
+            emit_interval,
+            s3_bucket_name,
+            s3_bucket_prefix,
+        } => {
+            let a = "LoadBalancerAttributes.AccessLog";
+            p.set(&format!("{a}.Enabled"), enabled)
+                .opt(&format!("{a}.EmitInterval"), emit_interval)
+                .opt(&format!("{a}.S3BucketName"), s3_bucket_name)
+                .opt(&format!("{a}.S3BucketPrefix"), s3_bucket_prefix);
+            let r = c.call(ELB, "ModifyLoadBalancerAttributes", &p.0).await?;
+            print(c, &r, |r| {
+                let log = &r["LoadBalancerAttributes"]["AccessLog"];
+                if field(log, "Enabled") != "true" {
+                    return format!("{name}: access log off.");
+                }
+                let mut text = format!(
+                    "{name}: access log on, a file every {} minutes",
+                    field(log, "EmitInterval")
+                );
+                for key in ["S3BucketName", "S3BucketPrefix"] {
+                    let value = field(log, key);
+                    if !value.is_empty() {
+                        text.push_str(&format!(", {key} {value}"));
+                    }
+                }
+                text + "."
+            });
+            Ok(())
+        }
+        LogsCommand::Print { follow, lines } => {
+            let mut stdout = std::io::stdout().lock();
+            let mut out = |data: &[u8]| {
+                std::io::Write::write_all(&mut stdout, data)?;
+                std::io::Write::flush(&mut stdout)
+            };
+            p.set("Lines", lines);
+            if !follow {
+                return c.lines(ELB, TAIL_ACTION, &p.0, true, &mut out).await;
+            }
+            p.set("Follow", true);
+            follow_lines(c, p, &mut out).await
+        }
+    }
+}
+
+/// fulcrum's own action behind `lb logs`.
+const TAIL_ACTION: &str = "GetAccessLogTail";
+/// A follow whose connection broke (the node restarted, or handed over to a new process)
+/// connects again for this long before it gives up.
+const RECONNECT_FOR: std::time::Duration = std::time::Duration::from_secs(15);
+
+/// Streams new lines until interrupted. The node ends a follow now and then (its connections
+/// are bounded in time, a node that is replaced closes them): this connects again and goes on
+/// from the lines that come then (without the recent ones again), and stops at the API's own
+/// refusal (the load balancer was deleted) or once the node stays unreachable.
+async fn follow_lines(
+    c: &Client,
+    mut p: Params,
+    out: &mut impl FnMut(&[u8]) -> std::io::Result<()>,
+) -> anyhow::Result<()> {
+    let mut failing_since: Option<tokio::time::Instant> = None;
+    loop {
+        match c.lines(ELB, TAIL_ACTION, &p.0, false, &mut *out).await {
+            Ok(()) => {
+                failing_since = None;
+                // Not a busy loop, whatever ends the answers.
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            }
+            Err(e) if e.downcast_ref::<crate::client::ApiError>().is_some() => return Err(e),
+            Err(e) => {
+                let since = *failing_since.get_or_insert_with(tokio::time::Instant::now);
+                if since.elapsed() > RECONNECT_FOR {
+                    return Err(e);
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+            }
+        }
+        // From now on, only what comes.
+        for (k, v) in &mut p.0 {
+            if k == "Lines" {
+                *v = "0".to_owned();
+            }
+        }
+    }
+}
+
+/// What `lb logs` was asked to do.
+enum LogsCommand {
+    Set {
+        enabled: bool,
+        emit_interval: Option<String>,
+        s3_bucket_name: Option<String>,
+        s3_bucket_prefix: Option<String>,
+    },
+    Print {
+        follow: bool,
+        lines: usize,
+    },
 }
 
 /// Register or deregister; both answer with the instances registered now.
