@@ -1,7 +1,8 @@
 //! fulcrum's AWS-compatible control API: the Query protocol on `POST /` (and `GET` with query
 //! parameters), SigV4 on every call, and the actions of ELB `2012-06-01` and IAM's server
-//! certificates. Wire shapes live here only: actions turn parameters into model changes that go
-//! through the store, and model values into XML.
+//! certificates; CloudWatch's metric reads for `AWS/ELB` in `cloudwatch/` (also in the JSON and
+//! CBOR protocols today's SDKs send it in). Wire shapes live here only: actions turn parameters
+//! into model changes that go through the store, and model values into XML.
 
 #![forbid(unsafe_code)]
 
