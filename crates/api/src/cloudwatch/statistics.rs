@@ -172,8 +172,9 @@ impl Ask<'_> {
 
     /// How many periods the time range holds.
     fn datapoints(&self) -> i64 {
-        let start = self.start.div_euclid(60) * 60;
-        (self.end - start + self.period - 1) / self.period
+        let start = i128::from(self.start.div_euclid(60) * 60);
+        let (end, period) = (i128::from(self.end), i128::from(self.period));
+        i64::try_from((end - start + period - 1) / period).unwrap_or(i64::MAX)
     }
 }
 
@@ -237,10 +238,14 @@ fn check_period(
     ))
 }
 
+/// Timestamps are taken between the epoch and the end of year 9999, as CloudWatch's are: no
+/// arithmetic on them can overflow.
+const LAST_SECOND: f64 = 253_402_300_799.0;
+
 /// StartTime and EndTime, as whole seconds: the start rounded down, the end up.
 fn times(input: &Input<'_>, code: &'static str) -> Result<(i64, i64), ApiError> {
-    let start = input.required_time("StartTime")?;
-    let end = input.required_time("EndTime")?;
+    let start = input.required_time("StartTime")?.clamp(0.0, LAST_SECOND);
+    let end = input.required_time("EndTime")?.clamp(0.0, LAST_SECOND);
     if start >= end {
         return Err(ApiError::new(
             code,

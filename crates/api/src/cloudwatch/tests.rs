@@ -106,6 +106,42 @@ fn at_most_1440_datapoints() {
     let err = run(T0 + 1440 * 60 + 1).unwrap_err();
     assert_eq!(err.code, "InvalidParameterCombination");
     assert!(err.message.contains("1441 datapoints"), "{}", err.message);
+    // Times and periods at the ends of their range are refused or answered, never overflow.
+    let mut extreme = statistics_input(Vec::new(), None, 0);
+    if let Value::Struct(members) = &mut extreme {
+        for (name, v) in members.iter_mut() {
+            match name.as_str() {
+                "StartTime" => *v = Value::Time(-1e300),
+                "EndTime" => *v = Value::Time(1e300),
+                "Period" => *v = Value::Int(i64::MAX - 59),
+                _ => {}
+            }
+        }
+    }
+    let err = Operation::GetMetricStatistics
+        .run(&series, &extreme, T0)
+        .unwrap_err();
+    assert_eq!(
+        err.code, "InvalidParameterValue",
+        "not a multiple of 60: {}",
+        err.message
+    );
+    if let Value::Struct(members) = &mut extreme {
+        for (name, v) in members.iter_mut() {
+            if name == "Period" {
+                *v = Value::Int(i64::MAX / 60 * 60);
+            }
+        }
+    }
+    assert_eq!(
+        sums(
+            &Operation::GetMetricStatistics
+                .run(&series, &extreme, T0)
+                .unwrap()
+        ),
+        [5.0],
+        "one period holds everything"
+    );
     let err = Operation::GetMetricStatistics
         .run(&series, &Value::Struct(Vec::new()), T0)
         .unwrap_err();

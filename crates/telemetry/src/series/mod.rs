@@ -166,7 +166,8 @@ impl Series {
         if q.period <= 0 || q.period % 60 != 0 {
             return Err(SeriesError::Period(q.period));
         }
-        let start = minute_of(q.start);
+        // Nothing is stored before the epoch; clamping keeps the arithmetic in range.
+        let start = minute_of(q.start.max(0));
         let mut open = self.open_minute();
         let live: Vec<Row> = if open.start >= start && open.start < q.end {
             open.rows(&self.registry)
