@@ -118,8 +118,11 @@ impl AccessLogSink {
     #[inline]
     pub fn push(&self, record: Record) {
         let s = &self.shared;
-        if !s.open.load(Ordering::Relaxed) || s.queued.fetch_add(1, Ordering::Relaxed) >= s.capacity
-        {
+        if !s.open.load(Ordering::Relaxed) {
+            s.dropped.fetch_add(1, Ordering::Relaxed);
+            return;
+        }
+        if s.queued.fetch_add(1, Ordering::Relaxed) >= s.capacity {
             s.queued.fetch_sub(1, Ordering::Relaxed);
             s.dropped.fetch_add(1, Ordering::Relaxed);
             return;
