@@ -156,6 +156,19 @@ impl Attributes {
                 )));
             }
         }
+        if let Some(prefix) = &self.access_log.s3_bucket_prefix {
+            // The prefix becomes the first directories of the files (and S3 keys): it may not
+            // climb out of the tree, nor be mistaken for the part ELB adds.
+            let bad = prefix.starts_with('/')
+                || prefix.contains("AWSLogs")
+                || prefix.split('/').any(|part| part == "." || part == "..");
+            if bad {
+                return Err(validation(format!(
+                    "AccessLog S3BucketPrefix '{prefix}' is invalid: it may not start with '/', \
+                     contain 'AWSLogs', or have '.' or '..' as a part"
+                )));
+            }
+        }
         if let Some(mode) = &self.desync_mitigation_mode {
             if !["monitor", "defensive", "strictest"].contains(&mode.as_str()) {
                 return Err(validation(format!(
@@ -186,6 +199,22 @@ mod tests {
         assert!(a.validate().is_err());
         a.draining_timeout_secs = 1;
         assert!(a.validate().is_ok());
+    }
+
+    #[test]
+    fn access_log_prefixes_stay_inside_the_tree() {
+        let with = |prefix: &str| Attributes {
+            access_log: AccessLog {
+                enabled: true,
+                s3_bucket_prefix: Some(prefix.into()),
+                ..AccessLog::default()
+            },
+            ..Attributes::default()
+        };
+        assert!(with("my-app/prod").validate().is_ok());
+        for bad in ["/abs", "a/../b", "..", "./x", "x/AWSLogs"] {
+            assert!(with(bad).validate().is_err(), "{bad}");
+        }
     }
 
     #[test]
