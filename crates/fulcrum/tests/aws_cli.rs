@@ -5,26 +5,11 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use common::{backends_on_one_port, bind_address, Fulcrum, Serve};
+use common::{aws_cli, backends_on_one_port, bind_address, Fulcrum, Serve};
 use fulcrum_testkit::{eventually, https_get, TestCa};
 use serde_json::Value;
-
-fn aws_cli() -> PathBuf {
-    if let Some(path) = std::env::var_os("FULCRUM_AWS_CLI") {
-        return PathBuf::from(path);
-    }
-    let venv = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/awscli-venv/bin/aws");
-    if venv.exists() {
-        return venv;
-    }
-    std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default())
-        .map(|dir| dir.join("aws"))
-        .find(|p| p.exists())
-        .expect("the aws CLI: run scripts/test (it installs one in target/awscli-venv) or set FULCRUM_AWS_CLI")
-}
 
 /// Runs `aws --endpoint-url ... ARGS` as the node's admin and returns its JSON output.
 async fn aws(node: &Fulcrum, args: &[&str]) -> Result<Value, String> {

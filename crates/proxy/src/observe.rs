@@ -6,7 +6,7 @@
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::{Instant, SystemTime};
+use std::time::Instant;
 
 use fulcrum_telemetry::access_log::{AccessLogSink, HttpFields, Record, RequestLine, TlsFields};
 use fulcrum_telemetry::metrics::TlsVersion;
@@ -84,25 +84,14 @@ pub(crate) fn draft<B>(
     let user_agent = headers
         .get(header::USER_AGENT)
         .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
+    let http = Box::new(HttpFields {
+        elb_status: 0,
+        backend_status: None,
+        request: Some(line),
+        user_agent,
+    });
     Some(Box::new(Draft {
-        record: Record {
-            target: Arc::clone(&route.log),
-            time: SystemTime::now(),
-            client: conn.client,
-            backend: None,
-            request_processing: None,
-            backend_processing: None,
-            response_processing: None,
-            received_bytes: 0,
-            sent_bytes: 0,
-            http: Some(Box::new(HttpFields {
-                elb_status: 0,
-                backend_status: None,
-                request: Some(line),
-                user_agent,
-            })),
-            tls: conn.tls,
-        },
+        record: Record::arrived(Arc::clone(&route.log), conn.client, Some(http), conn.tls),
         received_at,
         received: Arc::new(AtomicU64::new(0)),
         sink,
@@ -166,24 +155,18 @@ pub(crate) fn malformed(shared: &Shared, route: &Route, conn: &ConnInfo, status:
     let Some(sink) = &shared.config.access_log else {
         return;
     };
-    sink.push(Record {
-        target: Arc::clone(&route.log),
-        time: SystemTime::now(),
-        client: conn.client,
-        backend: None,
-        request_processing: None,
-        backend_processing: None,
-        response_processing: None,
-        received_bytes: 0,
-        sent_bytes: 0,
-        http: Some(Box::new(HttpFields {
-            elb_status: status,
-            backend_status: None,
-            request: None,
-            user_agent: None,
-        })),
-        tls: conn.tls,
+    let http = Box::new(HttpFields {
+        elb_status: status,
+        backend_status: None,
+        request: None,
+        user_agent: None,
     });
+    sink.push(Record::arrived(
+        Arc::clone(&route.log),
+        conn.client,
+        Some(http),
+        conn.tls,
+    ));
 }
 
 /// The negotiated suite and version of a server connection, as ELB logs them.

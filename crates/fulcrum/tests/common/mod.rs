@@ -630,3 +630,19 @@ pub async fn wait_in_service(addr: SocketAddr) {
     )
     .await;
 }
+
+/// The aws CLI the tests drive: `FULCRUM_AWS_CLI`, else the venv `scripts/test` installs in
+/// `target/awscli-venv`, else `aws` on `PATH`.
+pub fn aws_cli() -> PathBuf {
+    if let Some(path) = std::env::var_os("FULCRUM_AWS_CLI") {
+        return PathBuf::from(path);
+    }
+    let venv = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/awscli-venv/bin/aws");
+    if venv.exists() {
+        return venv;
+    }
+    std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default())
+        .map(|dir| dir.join("aws"))
+        .find(|p| p.exists())
+        .expect("the aws CLI: run scripts/test (it installs one in target/awscli-venv) or set FULCRUM_AWS_CLI")
+}

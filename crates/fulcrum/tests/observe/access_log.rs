@@ -16,7 +16,7 @@ use serde_json::Value;
 use tokio::io::{AsyncBufReadExt, BufReader};
 
 use crate::common::{
-    backends_on_one_port, bind_address, signed_call, wait_in_service, Fulcrum, Serve,
+    aws_cli, backends_on_one_port, bind_address, signed_call, wait_in_service, Fulcrum, Serve,
 };
 
 /// `--access-log-time-scale`: a minute of EmitInterval lasts 0.6 s, 5 minutes 3 s.
@@ -31,19 +31,6 @@ const USER_AGENT: &str = "observe-test/1";
 /// TLS cipher and protocol. Skipped: the name, the backend, the two other times, the backend's
 /// status and the bytes received.
 const GOACCESS_FORMAT: &str = r#"%dT%t.%^ %^ %h:%^ %^ %^ %T %^ %s %^ %^ %b "%r" "%u" %k %K"#;
-
-fn aws_cli() -> PathBuf {
-    if let Some(path) = std::env::var_os("FULCRUM_AWS_CLI") {
-        return PathBuf::from(path);
-    }
-    let venv = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/awscli-venv/bin/aws");
-    if venv.exists() {
-        return venv;
-    }
-    find_in_path("aws").expect(
-        "the aws CLI: run scripts/test (it installs one in target/awscli-venv) or set FULCRUM_AWS_CLI",
-    )
-}
 
 fn find_in_path(program: &str) -> Option<PathBuf> {
     std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default())

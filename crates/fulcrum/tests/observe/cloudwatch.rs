@@ -5,26 +5,13 @@
 //! of its own CloudWatch model that lists only that protocol).
 
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
-use fulcrum_model::{HealthCheck, InstanceId, Listener, Protocol};
-use fulcrum_store::Store;
 use fulcrum_testkit::{eventually, http_get};
 use serde_json::Value;
 
-use crate::common::{backends_on_one_port, bind_address, wait_in_service, Fulcrum, Serve};
-
-fn aws_cli() -> PathBuf {
-    if let Some(path) = std::env::var_os("FULCRUM_AWS_CLI") {
-        return PathBuf::from(path);
-    }
-    let venv = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/awscli-venv/bin/aws");
-    if venv.exists() {
-        return venv;
-    }
-    "aws".into()
-}
+use crate::common::{aws_cli, backends_on_one_port, bind_address, wait_in_service, Fulcrum, Serve};
 
 /// How the CLI is made to speak CloudWatch: its own choice, or a model that allows one
 /// protocol only (a directory for `AWS_DATA_PATH`).
@@ -219,30 +206,6 @@ fn seconds(t: &Value) -> i64 {
     days * 86_400 + field(11..13) * 3600 + field(14..16) * 60 + field(17..19)
 }
 
-/// Load balancers `web` (HTTP, one instance) and `empty` (HTTP, no instance), in the store.
-fn seed(dir: &Path, web: u16, empty: u16, instance: SocketAddr) {
-    let store = Store::open(dir).expect("open the store");
-    store
-        .update(|state| {
-            let listener = Listener::new(Protocol::Http, web, Protocol::Http, instance.port());
-            state.create_load_balancer("web", vec![listener], 0)?;
-            state.configure_health_check(
-                "web",
-                HealthCheck {
-                    target: format!("HTTP:{}/health", instance.port()).parse()?,
-                    interval_secs: 5,
-                    timeout_secs: 2,
-                    healthy_threshold: 2,
-                    unhealthy_threshold: 2,
-                },
-            )?;
-            state.register_instances("web", &[InstanceId::parse(&instance.ip().to_string())?])?;
-            let listener = Listener::new(Protocol::Http, empty, Protocol::Http, 80);
-            state.create_load_balancer("empty", vec![listener], 0)
-        })
-        .expect("write the state");
-}
-
 /// A node with `web` and `empty`, `web` in service.
 async fn node_with_two_load_balancers(
     dir: &Path,
@@ -251,7 +214,7 @@ async fn node_with_two_load_balancers(
     let (mut backends, _) = backends_on_one_port(1).await;
     let web = fulcrum_testkit::closed_port().port();
     let empty = fulcrum_testkit::closed_port().port();
-    seed(dir, web, empty, backends[0].addr());
+    crate::seed_web_and_empty(dir, web, empty, backends[0].addr());
     let node = Serve::new(dir, bind).spawn_healthy().await;
     let web = SocketAddr::new(bind, web);
     wait_in_service(web).await;

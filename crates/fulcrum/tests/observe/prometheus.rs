@@ -6,8 +6,6 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use fulcrum_model::{HealthCheck, InstanceId, Listener, Protocol};
-use fulcrum_store::Store;
 use fulcrum_testkit::{client_tls_config, http_get, https_get};
 
 use crate::common::{backends_on_one_port, bind_address, wait_in_service, Serve};
@@ -106,30 +104,6 @@ async fn scrape(addr: SocketAddr) -> Vec<Sample> {
     parse(std::str::from_utf8(&reply.body).expect("UTF-8 exposition"))
 }
 
-/// A load balancer `web` (HTTP, one instance) and `empty` (HTTP, no instance), in the store.
-fn seed(dir: &Path, web: u16, empty: u16, instance: SocketAddr) {
-    let store = Store::open(dir).expect("open the store");
-    store
-        .update(|state| {
-            let listener = Listener::new(Protocol::Http, web, Protocol::Http, instance.port());
-            state.create_load_balancer("web", vec![listener], 0)?;
-            state.configure_health_check(
-                "web",
-                HealthCheck {
-                    target: format!("HTTP:{}/health", instance.port()).parse()?,
-                    interval_secs: 5,
-                    timeout_secs: 2,
-                    healthy_threshold: 2,
-                    unhealthy_threshold: 2,
-                },
-            )?;
-            state.register_instances("web", &[InstanceId::parse(&instance.ip().to_string())?])?;
-            let listener = Listener::new(Protocol::Http, empty, Protocol::Http, 80);
-            state.create_load_balancer("empty", vec![listener], 0)
-        })
-        .expect("write the state");
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn metrics_move_with_traffic_and_parse_as_prometheus_text() {
     let dir = tempfile::tempdir().unwrap();
@@ -137,7 +111,7 @@ async fn metrics_move_with_traffic_and_parse_as_prometheus_text() {
     let (backends, _) = backends_on_one_port(1).await;
     let web = fulcrum_testkit::closed_port().port();
     let empty = fulcrum_testkit::closed_port().port();
-    seed(dir.path(), web, empty, backends[0].addr());
+    crate::seed_web_and_empty(dir.path(), web, empty, backends[0].addr());
     let metrics = SocketAddr::new(bind, fulcrum_testkit::closed_port().port());
     let metrics_arg = metrics.to_string();
     let mut node = Serve::new(dir.path(), bind)

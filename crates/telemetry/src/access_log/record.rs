@@ -82,6 +82,28 @@ pub struct TlsFields {
 }
 
 impl Record {
+    /// A record that went to no instance yet: no times, no bytes (filled in as it goes).
+    pub fn arrived(
+        target: Arc<LogTarget>,
+        client: SocketAddr,
+        http: Option<Box<HttpFields>>,
+        tls: Option<TlsFields>,
+    ) -> Record {
+        Record {
+            target,
+            time: SystemTime::now(),
+            client,
+            backend: None,
+            request_processing: None,
+            backend_processing: None,
+            response_processing: None,
+            received_bytes: 0,
+            sent_bytes: 0,
+            http,
+            tls,
+        }
+    }
+
     /// Appends the record's line, with its newline.
     pub fn write_line(&self, out: &mut String) {
         write_timestamp(out, self.time);
