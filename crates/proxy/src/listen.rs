@@ -208,6 +208,9 @@ async fn accept_loop(
                         Box::pin(serve(shared, stream, info, false, drain)).await
                     }
                 }
+                // Boxed, as every path that is not an idle HTTP connection's: the task's future is
+                // as large as its largest state, and a TCP/SSL stream's inline made every idle
+                // connection 4.5 KiB larger (bench/RESULTS.md).
                 None => {
                     let accepted = Accepted {
                         client,
@@ -216,7 +219,7 @@ async fn accept_loop(
                         at: accepted_at,
                         tls: None,
                     };
-                    crate::stream::serve(shared, stream, accepted).await
+                    Box::pin(crate::stream::serve(shared, stream, accepted)).await
                 }
                 Some(acceptor) => {
                     let handshake = tokio::time::timeout(
@@ -246,7 +249,7 @@ async fn accept_loop(
                                     }
                                 } else {
                                     let accepted = Accepted { client, local, port, at: accepted_at, tls: info.tls };
-                                    crate::stream::serve(shared, tls, accepted).await
+                                    Box::pin(crate::stream::serve(shared, tls, accepted)).await
                                 }
                             }
                             Ok(Err(e)) => {

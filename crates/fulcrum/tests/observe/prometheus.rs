@@ -10,13 +10,18 @@ use fulcrum_testkit::{client_tls_config, http_get, https_get};
 
 use crate::common::{backends_on_one_port, bind_address, wait_in_service, Serve};
 
-/// The Python that has `prometheus_client`: `FULCRUM_PYTHON`, else the aws CLI venv's.
+/// The Python that has `prometheus_client`: `FULCRUM_PYTHON`, else the aws CLI venv's (the one
+/// `scripts/test` installs), else `python3`.
 fn python() -> PathBuf {
     if let Some(p) = std::env::var_os("FULCRUM_PYTHON") {
         return p.into();
     }
     if let Some(aws) = std::env::var_os("FULCRUM_AWS_CLI") {
         return Path::new(&aws).with_file_name("python3");
+    }
+    let venv = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/awscli-venv/bin/python3");
+    if venv.exists() {
+        return venv;
     }
     "python3".into()
 }
