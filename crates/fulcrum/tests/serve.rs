@@ -12,7 +12,6 @@ use std::path::Path;
 use std::time::Duration;
 
 use common::{bind_address, wait_in_service, Fulcrum, Serve, EXIT_TIMEOUT};
-use fulcrum_model::{HealthCheck, InstanceId, Listener, Protocol};
 use fulcrum_store::Store;
 use fulcrum_testkit::{
     certs_from_pem, client_tls_config, eventually, http_get, https_get, Backend, Conn,
@@ -47,21 +46,7 @@ async fn start_demo(dir: &Path, bind: IpAddr) -> (Fulcrum, String) {
 fn seed_state(dir: &Path, port: u16, instance: SocketAddr) {
     let store = Store::open(dir).expect("open the store");
     store
-        .update(|state| {
-            let listener = Listener::new(Protocol::Http, port, Protocol::Http, instance.port());
-            state.create_load_balancer("app", vec![listener], 0)?;
-            state.configure_health_check(
-                "app",
-                HealthCheck {
-                    target: format!("HTTP:{}/health", instance.port()).parse()?,
-                    interval_secs: 5,
-                    timeout_secs: 2,
-                    healthy_threshold: 2,
-                    unhealthy_threshold: 2,
-                },
-            )?;
-            state.register_instances("app", &[InstanceId::parse(&instance.ip().to_string())?])
-        })
+        .update(|state| common::add_http_lb(state, "app", port, instance))
         .expect("write the state");
 }
 

@@ -646,3 +646,28 @@ pub fn aws_cli() -> PathBuf {
         .find(|p| p.exists())
         .expect("the aws CLI: run scripts/test (it installs one in target/awscli-venv) or set FULCRUM_AWS_CLI")
 }
+
+/// Adds a load balancer `name` with an HTTP listener on `port` forwarding to `instance`
+/// (registered by its literal IP address), health-checked on `HTTP:<instance port>/health`:
+/// for tests that write the state into a store before a node starts.
+pub fn add_http_lb(
+    state: &mut fulcrum_model::State,
+    name: &str,
+    port: u16,
+    instance: SocketAddr,
+) -> Result<(), fulcrum_model::ModelError> {
+    use fulcrum_model::{HealthCheck, InstanceId, Listener, Protocol};
+    let listener = Listener::new(Protocol::Http, port, Protocol::Http, instance.port());
+    state.create_load_balancer(name, vec![listener], 0)?;
+    state.configure_health_check(
+        name,
+        HealthCheck {
+            target: format!("HTTP:{}/health", instance.port()).parse()?,
+            interval_secs: 5,
+            timeout_secs: 2,
+            healthy_threshold: 2,
+            unhealthy_threshold: 2,
+        },
+    )?;
+    state.register_instances(name, &[InstanceId::parse(&instance.ip().to_string())?])
+}

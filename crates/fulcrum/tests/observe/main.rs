@@ -13,7 +13,7 @@ mod prometheus;
 use std::net::SocketAddr;
 use std::path::Path;
 
-use fulcrum_model::{HealthCheck, InstanceId, Listener, Protocol};
+use fulcrum_model::{Listener, Protocol};
 use fulcrum_store::Store;
 
 /// Load balancers `web` (HTTP, one instance) and `empty` (HTTP, no instance), written in the
@@ -22,19 +22,7 @@ pub fn seed_web_and_empty(dir: &Path, web: u16, empty: u16, instance: SocketAddr
     let store = Store::open(dir).expect("open the store");
     store
         .update(|state| {
-            let listener = Listener::new(Protocol::Http, web, Protocol::Http, instance.port());
-            state.create_load_balancer("web", vec![listener], 0)?;
-            state.configure_health_check(
-                "web",
-                HealthCheck {
-                    target: format!("HTTP:{}/health", instance.port()).parse()?,
-                    interval_secs: 5,
-                    timeout_secs: 2,
-                    healthy_threshold: 2,
-                    unhealthy_threshold: 2,
-                },
-            )?;
-            state.register_instances("web", &[InstanceId::parse(&instance.ip().to_string())?])?;
+            common::add_http_lb(state, "web", web, instance)?;
             let listener = Listener::new(Protocol::Http, empty, Protocol::Http, 80);
             state.create_load_balancer("empty", vec![listener], 0)
         })
