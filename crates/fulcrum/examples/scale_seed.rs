@@ -211,7 +211,7 @@ fn seed(a: SeedArgs) -> anyhow::Result<()> {
     let mut commits = 0;
     while !pending.is_empty() {
         let batch: Vec<_> = pending.drain(..pending.len().min(cert_batch)).collect();
-        store.update(|s| batch.into_iter().try_for_each(|c| s.add_certificate(c)))?;
+        store.update(|s| batch.iter().try_for_each(|c| s.add_certificate(c.clone())))?;
         commits += 1;
     }
 
@@ -255,7 +255,7 @@ fn seed(a: SeedArgs) -> anyhow::Result<()> {
             .collect::<anyhow::Result<_>>()?;
         instances += lbs.iter().map(|l| l.2.len()).sum::<usize>();
         store.update(|s| {
-            for (name, listener, members, check) in lbs {
+            for (name, listener, members, check) in lbs.clone() {
                 s.create_load_balancer(&name, vec![listener], now)?;
                 if let Some(check) = check {
                     s.configure_health_check(&name, check)?;

@@ -91,7 +91,7 @@ pub async fn start(
             if state.certificate_by_name(CERT).is_some() {
                 state.delete_certificate(CERT)?;
             }
-            state.add_certificate(cert)?;
+            state.add_certificate(cert.clone())?;
             let mut ids = Vec::new();
             for (name, ip) in INSTANCES {
                 let id = InstanceId::parse(name)?;
@@ -99,7 +99,7 @@ pub async fn start(
                 ids.push(id);
             }
             let mut https = Listener::new(Protocol::Https, HTTPS_PORT, Protocol::Http, port);
-            https.certificates.push(cert_id);
+            https.certificates.push(cert_id.clone());
             let http = Listener::new(Protocol::Http, HTTP_PORT, Protocol::Http, port);
             state.create_load_balancer(LB, vec![http, https], now)?;
             state.configure_health_check(

@@ -392,7 +392,7 @@ fn seed_certificate(dir: &Path, ca: &TestCa, name: &'static str, host: &str) -> 
     .expect("prepare the certificate");
     let store = fulcrum_store::Store::open(dir).expect("open the store");
     store
-        .update(|s| s.add_certificate(cert))
+        .update(|s| s.add_certificate(cert.clone()))
         .expect("add the certificate");
     drop(store);
     SeededCert {

@@ -61,7 +61,7 @@ fn seed(dir: &Path, instances: &[Backend]) -> String {
     store
         .update(|state| {
             let cert_id = cert.id.clone();
-            state.add_certificate(cert)?;
+            state.add_certificate(cert.clone())?;
             let mut https = Listener::new(Protocol::Https, HTTPS_PORT, Protocol::Http, port);
             https.certificates.push(cert_id);
             let http = Listener::new(Protocol::Http, HTTP_PORT, Protocol::Http, port);

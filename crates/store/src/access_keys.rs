@@ -3,12 +3,11 @@
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use rusqlite::{params, OptionalExtension};
 use zeroize::Zeroizing;
 
 use crate::error::StoreError;
 use crate::seal::Purpose;
-use crate::Store;
+use crate::{Backend, Store};
 
 const ID_PREFIX: &str = "AKIA";
 const ID_LEN: usize = 20;
@@ -55,9 +54,17 @@ impl KeyScope {
     }
 
     /// As the store keeps it: an unknown scope (written by a newer release) grants the least.
-    fn from_column(s: &str) -> KeyScope {
+    pub(crate) fn from_stored(s: &str) -> KeyScope {
         KeyScope::parse(s).unwrap_or(KeyScope::ReadOnly)
     }
+}
+
+/// An access key as a backend keeps it: what is listed, and the secret sealed (gone once the
+/// key is revoked).
+#[derive(Debug, Clone)]
+pub(crate) struct StoredAccessKey {
+    pub info: AccessKeyInfo,
+    pub sealed_secret: Option<Vec<u8>>,
 }
 
 /// What came of a revocation.
@@ -107,23 +114,23 @@ impl Store {
         let id = format!("{ID_PREFIX}{}", suffix.as_str());
         let mut secret = random_string(ALNUM, SECRET_LEN)?;
         let sealed = self
+            .shared
             .sealer
             .seal(Purpose::AccessKeySecret, &id, secret.as_bytes())?;
-        self.lock()
-            .execute(
-                "INSERT INTO access_keys (id, description, created, active, sealed_secret, scope) \
-                 VALUES (?1, ?2, ?3, 1, ?4, ?5)",
-                params![
-                    id,
-                    description,
-                    i64::try_from(now()).unwrap_or(i64::MAX),
-                    sealed,
-                    scope.as_str()
-                ],
-            )
-            .map_err(StoreError::sqlite(
-                self.context(&format!("creating access key {id}")),
-            ))?;
+        let key = StoredAccessKey {
+            info: AccessKeyInfo {
+                id: id.clone(),
+                description: description.to_owned(),
+                created: now(),
+                active: true,
+                scope,
+            },
+            sealed_secret: Some(sealed),
+        };
+        match &self.backend {
+            Backend::Sqlite(db) => db.insert_access_key(&key)?,
+            Backend::Etcd(etcd) => etcd.insert_access_key(&key)?,
+        }
         tracing::info!(access_key = %id, scope = scope.as_str(), "created an access key");
         Ok((id, std::mem::take(&mut *secret)))
     }
@@ -135,93 +142,49 @@ impl Store {
     }
 
     /// The secret and the scope of an active access key, in one read: what an API call needs to
-    /// check its signature and then what it may do.
+    /// check its signature and then what it may do. On etcd this reads the node's copy, so that
+    /// signed reads keep working while etcd is away.
     pub fn access_key(&self, id: &str) -> Result<Option<(String, KeyScope)>, StoreError> {
-        let row: Option<(Option<Vec<u8>>, String)> = self
-            .lock()
-            .query_row(
-                "SELECT sealed_secret, scope FROM access_keys WHERE id = ?1 AND active = 1",
-                params![id],
-                |r| Ok((r.get(0)?, r.get(1)?)),
-            )
-            .optional()
-            .map_err(StoreError::sqlite(
-                self.context(&format!("reading access key {id}")),
-            ))?;
-        let Some((Some(sealed), scope)) = row else {
+        let found = match &self.backend {
+            Backend::Sqlite(db) => db.active_access_key(id)?,
+            Backend::Etcd(etcd) => etcd.active_access_key(id),
+        };
+        let Some((sealed, scope)) = found else {
             return Ok(None);
         };
         let mut secret = self
+            .shared
             .sealer
             .open_string(Purpose::AccessKeySecret, id, &sealed)
             .ok_or_else(|| {
                 StoreError::Corrupt(format!(
                     "the secret of access key {id} in {} cannot be decrypted",
-                    self.db_path.display()
+                    self.describe()
                 ))
             })?;
-        Ok(Some((
-            std::mem::take(&mut *secret),
-            KeyScope::from_column(&scope),
-        )))
+        Ok(Some((std::mem::take(&mut *secret), scope)))
     }
 
     /// Every access key, active or revoked, oldest first.
     pub fn list_access_keys(&self) -> Result<Vec<AccessKeyInfo>, StoreError> {
-        let err = || StoreError::sqlite(self.context("listing access keys"));
-        let conn = self.lock();
-        let mut stmt = conn
-            .prepare(
-                "SELECT id, description, created, active, scope FROM access_keys \
-                 ORDER BY created, id",
-            )
-            .map_err(err())?;
-        let rows = stmt
-            .query_map([], |r| {
-                Ok(AccessKeyInfo {
-                    id: r.get(0)?,
-                    description: r.get(1)?,
-                    created: u64::try_from(r.get::<_, i64>(2)?).unwrap_or(0),
-                    active: r.get(3)?,
-                    scope: KeyScope::from_column(&r.get::<_, String>(4)?),
-                })
-            })
-            .map_err(err())?;
-        rows.collect::<Result<_, _>>().map_err(err())
+        match &self.backend {
+            Backend::Sqlite(db) => db.list_access_keys(),
+            Backend::Etcd(etcd) => Ok(etcd.list_access_keys()),
+        }
     }
 
-    /// Revokes an access key for good, unless it is the last active admin key. The check and
-    /// the revocation are one statement, so two revocations racing cannot both pass the check
-    /// (in this process or another on the same database).
+    /// Revokes an access key for good, unless it is the last active admin key. Two revocations
+    /// racing (in this process, another on the same database, or another node of the fleet)
+    /// cannot both pass that check.
     pub fn revoke_access_key(&self, id: &str) -> Result<Revocation, StoreError> {
-        let err = || StoreError::sqlite(self.context(&format!("revoking access key {id}")));
-        let conn = self.lock();
-        // The sealed secret goes too: a revoked key never comes back, so it has no reason to
-        // stay on disk.
-        let changed = conn
-            .execute(
-                "UPDATE access_keys SET active = 0, sealed_secret = NULL \
-                 WHERE id = ?1 AND active = 1 AND (scope != 'admin' OR \
-                   (SELECT COUNT(*) FROM access_keys WHERE active = 1 AND scope = 'admin') > 1)",
-                params![id],
-            )
-            .map_err(err())?;
-        if changed > 0 {
+        let outcome = match &self.backend {
+            Backend::Sqlite(db) => db.revoke_access_key(id)?,
+            Backend::Etcd(etcd) => etcd.revoke_access_key(id)?,
+        };
+        if outcome == Revocation::Revoked {
             tracing::info!(access_key = %id, "revoked an access key");
-            return Ok(Revocation::Revoked);
         }
-        let active: bool = conn
-            .query_row(
-                "SELECT COUNT(*) > 0 FROM access_keys WHERE id = ?1 AND active = 1",
-                params![id],
-                |r| r.get(0),
-            )
-            .map_err(err())?;
-        Ok(if active {
-            Revocation::LastAdmin
-        } else {
-            Revocation::NoSuchKey
-        })
+        Ok(outcome)
     }
 }
 

@@ -29,17 +29,25 @@ pub enum StoreError {
     #[error("corrupt store: {0}")]
     Corrupt(String),
     /// Another process wrote to the same database since this one loaded it; writing now would
-    /// silently discard its changes.
+    /// silently discard its changes. (On etcd, a change that lost its compare-and-swap is run
+    /// again on the winner's state; this is what is left when it kept losing.)
     #[error(
-        "the database {} is at revision {found}, expected {expected}: another process is using \
-         the same data dir",
-        path.display()
+        "{place} is at revision {found}, expected {expected}: another process or node changed \
+         it meanwhile"
     )]
     Conflict {
-        path: PathBuf,
+        place: String,
         expected: u64,
         found: u64,
     },
+    /// The store cannot be reached (etcd is down or partitioned away): the node serves its last
+    /// snapshot, and changes are refused until it is back.
+    #[error("the store is unavailable: {0}")]
+    Unavailable(String),
+    /// etcd answered with an error that is not a lost connection (permission denied, a request
+    /// too large, a bad prefix).
+    #[error("etcd error while {context}: {cause}")]
+    Etcd { context: String, cause: String },
     /// The AEAD primitive failed to seal (not a wrong key: that is `MasterKey` or `Corrupt`).
     #[error("encryption failed while {0}")]
     Crypto(String),

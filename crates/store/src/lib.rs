@@ -1,13 +1,17 @@
-//! fulcrum's state store: the whole configuration as one revisioned snapshot, persisted in SQLite
-//! under the data dir, with a watch so the data plane sees every change.
+//! fulcrum's state store: the whole configuration as one revisioned snapshot with a watch, so
+//! the data plane sees every change. It lives in SQLite under the data dir (one node), or in etcd
+//! (a fleet: every node watches the same keys and applies the same revisions).
 //!
-//! Private keys and access-key secrets are sealed with AES-256-GCM under a master key before they
-//! touch the disk; the state itself is JSON without them.
+//! Private keys, access-key secrets and node secrets are sealed with AES-256-GCM under a master
+//! key before they leave the process; the state itself is JSON without them.
 
 #![forbid(unsafe_code)]
 
 mod access_keys;
+mod codec;
 mod error;
+mod etcd;
+mod fleet;
 mod master_key;
 mod node_secrets;
 mod seal;
@@ -16,31 +20,86 @@ mod sqlite;
 use std::fmt;
 use std::fs::{self, DirBuilder};
 use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
-use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::path::Path;
+use std::sync::{Arc, Mutex};
 
 use fulcrum_model::{ModelError, Snapshot, State};
-use rusqlite::Connection;
 use tokio::sync::watch;
 
 pub use access_keys::{AccessKeyInfo, KeyScope, Revocation};
 pub use error::StoreError;
+pub use etcd::{EtcdConfig, CACHE_FILE, DEFAULT_PREFIX};
+pub use fleet::{InstanceView, NodeRecord, NodeView};
 pub use master_key::{MasterKey, MASTER_KEY_ENV, MASTER_KEY_FILE};
 pub use node_secrets::{API_CA_KEY, STICKINESS_KEY, STICKINESS_KEY_LEN};
 pub use sqlite::DB_FILE;
 
 use seal::Sealer;
 
+/// How many times a change that lost the compare-and-swap to another writer is run again on
+/// the winner's state before the caller is told of the conflict.
+const CONFLICT_RETRIES: usize = 16;
+
 /// The configuration store of one node.
 ///
-/// Methods do blocking SQLite I/O (a commit waits for an fsync); async callers should run
-/// `update` and the access-key methods in `spawn_blocking`. `snapshot` and `watch` never block
-/// on the disk.
+/// Methods block (an SQLite commit waits for an fsync, an etcd commit for the cluster's quorum);
+/// async callers should run `update` and the access-key methods in `spawn_blocking`. `snapshot`
+/// and `watch` never block.
 pub struct Store {
-    conn: Mutex<Connection>,
+    shared: Arc<Shared>,
+    backend: Backend,
+    /// Changes made through this handle run one at a time: no change of this node loses a
+    /// compare-and-swap to another change of this node.
+    updates: Mutex<()>,
+}
+
+/// What the store and its backends' background tasks share.
+pub(crate) struct Shared {
     tx: watch::Sender<Arc<Snapshot>>,
     sealer: Sealer,
-    db_path: PathBuf,
+}
+
+impl Shared {
+    /// Publishes `snapshot` unless the watch already has this revision or a later one, so that
+    /// the watch's revisions only move forward whoever publishes (a commit, etcd's watch).
+    pub(crate) fn publish(&self, snapshot: Snapshot) -> bool {
+        let mut snapshot = Some(snapshot);
+        self.tx.send_if_modified(|current| {
+            let newer = snapshot
+                .as_ref()
+                .is_some_and(|s| s.revision > current.revision);
+            if newer {
+                *current = Arc::new(snapshot.take().expect("checked above"));
+            }
+            newer
+        })
+    }
+
+    pub(crate) fn sealer(&self) -> &Sealer {
+        &self.sealer
+    }
+
+    pub(crate) fn snapshot(&self) -> Arc<Snapshot> {
+        self.tx.borrow().clone()
+    }
+}
+
+pub(crate) enum Backend {
+    Sqlite(sqlite::Sqlite),
+    Etcd(etcd::Etcd),
+}
+
+/// Whether the store can take changes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StoreHealth {
+    Ok,
+    /// The store cannot be reached: the node serves its last snapshot and refuses changes.
+    Degraded {
+        /// What went wrong, in words.
+        reason: String,
+        /// Seconds since the Unix epoch.
+        since: u64,
+    },
 }
 
 impl Store {
@@ -50,20 +109,16 @@ impl Store {
     pub fn open(data_dir: &Path) -> Result<Store, StoreError> {
         create_data_dir(data_dir)?;
         let key = master_key::resolve(data_dir, std::env::var_os(MASTER_KEY_ENV))?;
-        Store::open_in(data_dir, key)
+        Store::open_with_key(data_dir, key)
     }
 
     /// Opens `data_dir/fulcrum.db` with an explicit master key.
     pub fn open_with_key(data_dir: &Path, key: MasterKey) -> Result<Store, StoreError> {
         create_data_dir(data_dir)?;
-        Store::open_in(data_dir, key)
-    }
-
-    fn open_in(data_dir: &Path, key: MasterKey) -> Result<Store, StoreError> {
         let sealer = Sealer::new(&key)?;
         drop(key);
         let db_path = data_dir.join(DB_FILE);
-        let (conn, snapshot) = sqlite::open(&db_path, &sealer)?;
+        let (db, snapshot) = sqlite::open(&db_path, &sealer)?;
         tracing::info!(
             path = %db_path.display(),
             revision = snapshot.revision,
@@ -71,102 +126,207 @@ impl Store {
             certificates = snapshot.state.certificates.len(),
             "opened the store"
         );
-        let (tx, _) = watch::channel(Arc::new(snapshot));
+        Ok(Store::new(sealer, snapshot, Backend::Sqlite(db)))
+    }
+
+    /// Opens the fleet's store in etcd, with the master key as [`Store::open`] finds it (every
+    /// node of a fleet must be given the same one). `data_dir` keeps a sealed copy of what was
+    /// last read (`etcd-cache.json`), from which the node starts when etcd is unreachable.
+    pub fn open_etcd(data_dir: &Path, config: EtcdConfig) -> Result<Store, StoreError> {
+        create_data_dir(data_dir)?;
+        let key = master_key::resolve(data_dir, std::env::var_os(MASTER_KEY_ENV))?;
+        Store::open_etcd_with_key(data_dir, config, key)
+    }
+
+    /// [`Store::open_etcd`] with an explicit master key.
+    pub fn open_etcd_with_key(
+        data_dir: &Path,
+        config: EtcdConfig,
+        key: MasterKey,
+    ) -> Result<Store, StoreError> {
+        create_data_dir(data_dir)?;
+        let sealer = Sealer::new(&key)?;
+        drop(key);
+        let (tx, _) = watch::channel(Arc::new(Snapshot {
+            revision: 0,
+            state: State::default(),
+        }));
+        let shared = Arc::new(Shared { tx, sealer });
+        let etcd = etcd::Etcd::open(data_dir, config, shared.clone())?;
+        let snapshot = shared.snapshot();
+        tracing::info!(
+            store = %etcd.describe(),
+            revision = snapshot.revision,
+            load_balancers = snapshot.state.load_balancers.len(),
+            certificates = snapshot.state.certificates.len(),
+            "opened the store"
+        );
         Ok(Store {
-            conn: Mutex::new(conn),
-            tx,
-            sealer,
-            db_path,
+            shared,
+            backend: Backend::Etcd(etcd),
+            updates: Mutex::new(()),
         })
+    }
+
+    fn new(sealer: Sealer, snapshot: Snapshot, backend: Backend) -> Store {
+        let (tx, _) = watch::channel(Arc::new(snapshot));
+        Store {
+            shared: Arc::new(Shared { tx, sealer }),
+            backend,
+            updates: Mutex::new(()),
+        }
     }
 
     /// The current snapshot.
     pub fn snapshot(&self) -> Arc<Snapshot> {
-        self.tx.borrow().clone()
+        self.shared.snapshot()
     }
 
     /// A receiver that sees every snapshot committed from now on (the current one counts as seen).
     pub fn watch(&self) -> watch::Receiver<Arc<Snapshot>> {
-        self.tx.subscribe()
+        self.shared.tx.subscribe()
     }
 
     /// The one way to change the state. Runs `change` on a copy of the current state; if it
-    /// fails, nothing changes. Otherwise the copy is committed in one SQLite transaction as the
-    /// next revision and published on the watch, and the closure's value is returned. If the
-    /// commit fails, memory and the watch stay at the old revision.
+    /// fails, nothing changes. Otherwise the copy is committed as the next revision (one SQLite
+    /// transaction, or one etcd transaction that compares the revision it started from) and
+    /// published on the watch, and the closure's value is returned. If the commit fails, memory
+    /// and the watch stay at the old revision.
+    ///
+    /// On etcd, a change that loses the compare-and-swap to another node is run again on the
+    /// winner's state: it lands if it still applies, and otherwise fails with the model's error
+    /// (the name is taken now, the certificate is gone), so `change` may run more than once.
     ///
     /// A change that leaves the state equal to what it was (ELB's idempotent calls: re-creating
     /// an identical load balancer, registering an instance twice) succeeds without a new
     /// revision, so the data plane is not woken for nothing.
     ///
-    /// Updates are serialized; `change` runs under the store's lock and must not call back into
-    /// the store.
+    /// `change` runs under the store's lock and must not call back into the store.
     pub fn update<T>(
         &self,
-        change: impl FnOnce(&mut State) -> Result<T, ModelError>,
+        mut change: impl FnMut(&mut State) -> Result<T, ModelError>,
     ) -> Result<T, StoreError> {
-        let mut conn = self.lock();
-        let current = self.snapshot();
-        let mut next = current.state.clone();
-        let value = change(&mut next)?;
-        if next == current.state {
-            return Ok(value);
-        }
-        let revision = sqlite::persist(&mut conn, &self.db_path, &self.sealer, &current, &next)?;
-        // Published while still holding the lock, so watchers see revisions in order.
-        self.tx.send_replace(Arc::new(Snapshot {
-            revision,
-            state: next,
-        }));
-        tracing::debug!(revision, "committed a new revision");
-        Ok(value)
-    }
-
-    /// Reads the state on disk again and, if its revision is not the one in memory (another
-    /// process wrote the database: an offline tool, or a node that took over and went away),
-    /// makes it the current snapshot and publishes it on the watch. Returns whether it did.
-    pub fn reload(&self) -> Result<bool, StoreError> {
-        let conn = self.lock();
-        let current = self.snapshot();
-        let on_disk = sqlite::load(&conn, &self.db_path, &self.sealer)?;
-        if on_disk.revision == current.revision {
-            return Ok(false);
-        }
-        tracing::info!(
-            path = %self.db_path.display(),
-            from = current.revision,
-            to = on_disk.revision,
-            "re-read the store"
-        );
-        // Under the lock, as in `update`: watchers see revisions in the order they were read.
-        self.tx.send_replace(Arc::new(on_disk));
-        Ok(true)
-    }
-
-    /// The database file, for messages and diagnostics.
-    pub fn db_path(&self) -> &Path {
-        &self.db_path
-    }
-
-    fn lock(&self) -> MutexGuard<'_, Connection> {
-        // A panic inside an update's closure poisons the lock, but the connection is still
-        // consistent: the closure ran before any transaction began, and a dropped transaction
-        // rolls back.
-        self.conn
+        let _serial = self
+            .updates
             .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut retries = CONFLICT_RETRIES;
+        loop {
+            let current = self.snapshot();
+            let mut next = current.state.clone();
+            let value = change(&mut next)?;
+            if next == current.state {
+                return Ok(value);
+            }
+            let encoded = codec::encode(&self.shared.sealer, &current.state, &next)?;
+            let committed = match &self.backend {
+                Backend::Sqlite(db) => db.commit(current.revision, &encoded),
+                Backend::Etcd(etcd) => etcd.commit(current.revision, &encoded),
+            };
+            match committed {
+                Ok(revision) => {
+                    self.shared.publish(Snapshot {
+                        revision,
+                        state: next,
+                    });
+                    tracing::debug!(revision, "committed a new revision");
+                    return Ok(value);
+                }
+                Err(StoreError::Conflict { found, .. }) if retries > 0 => {
+                    retries -= 1;
+                    tracing::debug!(
+                        expected = current.revision,
+                        found,
+                        "another node changed the state first; running the change again"
+                    );
+                    self.reload()?;
+                }
+                Err(e) => return Err(e),
+            }
+        }
     }
 
-    fn context(&self, what: &str) -> String {
-        format!("{what} ({})", self.db_path.display())
+    /// Reads the state from the backend again and, if its revision is not the one in memory
+    /// (another process wrote the database: an offline tool, a node that took over and went
+    /// away; or etcd moved on while its watch was behind), makes it the current snapshot and
+    /// publishes it on the watch. Returns whether it did.
+    pub fn reload(&self) -> Result<bool, StoreError> {
+        match &self.backend {
+            Backend::Sqlite(db) => {
+                let current = self.snapshot();
+                let on_disk = db.load(&self.shared.sealer)?;
+                if on_disk.revision == current.revision {
+                    return Ok(false);
+                }
+                tracing::info!(
+                    path = %db.path().display(),
+                    from = current.revision,
+                    to = on_disk.revision,
+                    "re-read the store"
+                );
+                // Not through `publish`: a database restored from a backup may go back.
+                self.shared.tx.send_replace(Arc::new(on_disk));
+                Ok(true)
+            }
+            Backend::Etcd(etcd) => {
+                let before = self.snapshot().revision;
+                etcd.resync()?;
+                Ok(self.snapshot().revision != before)
+            }
+        }
+    }
+
+    /// Where the store is, for messages and diagnostics.
+    pub fn describe(&self) -> String {
+        match &self.backend {
+            Backend::Sqlite(db) => format!("the SQLite database {}", db.path().display()),
+            Backend::Etcd(etcd) => etcd.describe(),
+        }
+    }
+
+    /// Whether changes can be made now.
+    pub fn health(&self) -> StoreHealth {
+        match &self.backend {
+            Backend::Sqlite(_) => StoreHealth::Ok,
+            Backend::Etcd(etcd) => etcd.health(),
+        }
+    }
+
+    /// Whether this store is shared by a fleet (etcd).
+    pub fn is_shared(&self) -> bool {
+        matches!(self.backend, Backend::Etcd(_))
+    }
+
+    /// The live nodes of the fleet, as this node last saw their records (empty on SQLite).
+    pub fn fleet(&self) -> Vec<NodeRecord> {
+        match &self.backend {
+            Backend::Sqlite(_) => Vec::new(),
+            Backend::Etcd(etcd) => etcd.fleet(),
+        }
+    }
+
+    /// Keeps `record` as this node's entry in the fleet, under a lease renewed in the
+    /// background (its `heartbeat` and `view` are filled in there). Nothing on SQLite.
+    pub fn register_node(&self, record: NodeRecord) {
+        if let Backend::Etcd(etcd) = &self.backend {
+            etcd.register(record);
+        }
+    }
+
+    /// Takes this node's entry out of the fleet now (a planned stop), rather than when its
+    /// lease would expire.
+    pub fn leave_fleet(&self) {
+        if let Backend::Etcd(etcd) = &self.backend {
+            etcd.leave();
+        }
     }
 }
 
 impl fmt::Debug for Store {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Store")
-            .field("db_path", &self.db_path)
-            .field("revision", &self.tx.borrow().revision)
+            .field("at", &self.describe())
+            .field("revision", &self.shared.tx.borrow().revision)
             .finish_non_exhaustive()
     }
 }

@@ -25,7 +25,7 @@ pub(crate) fn modify(call: &Call<'_>) -> Result<Xml, ApiError> {
         .clone();
     let attrs = apply(p, current)?;
     let shown = attrs.clone();
-    update(call, |s| s.set_attributes(name.as_str(), attrs))?;
+    update(call, |s| s.set_attributes(name.as_str(), attrs.clone()))?;
     let mut x = answer("ModifyLoadBalancerAttributes");
     x.text("LoadBalancerName", &name);
     write(&mut x, &shown);

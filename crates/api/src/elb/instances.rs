@@ -20,7 +20,9 @@ pub(crate) fn configure_health_check(call: &Call<'_>) -> Result<Xml, ApiError> {
         unhealthy_threshold: p.required_number("HealthCheck.UnhealthyThreshold")?,
     };
     let applied = check.clone();
-    update(call, |s| s.configure_health_check(name.as_str(), check))?;
+    update(call, |s| {
+        s.configure_health_check(name.as_str(), check.clone())
+    })?;
     let mut x = answer("ConfigureHealthCheck");
     x.open("HealthCheck")
         .text("Target", &applied.target)

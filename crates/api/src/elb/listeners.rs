@@ -9,7 +9,9 @@ pub(crate) fn create(call: &Call<'_>) -> Result<Xml, ApiError> {
     let name = lb_name(call.params)?;
     let snapshot = call.api.store.snapshot();
     let listeners = parse_listeners(call, &snapshot.state)?;
-    update(call, |s| s.create_listeners(name.as_str(), listeners))?;
+    update(call, |s| {
+        s.create_listeners(name.as_str(), listeners.clone())
+    })?;
     Ok(done(
         answer("CreateLoadBalancerListeners"),
         "CreateLoadBalancerListeners",

@@ -39,9 +39,9 @@ pub(crate) fn create(call: &Call<'_>) -> Result<Xml, ApiError> {
     let now = call.now;
     update(call, |s| {
         let existed = s.load_balancers.contains_key(&name);
-        s.create_load_balancer(name.as_str(), listeners, now)?;
+        s.create_load_balancer(name.as_str(), listeners.clone(), now)?;
         if !existed {
-            s.set_placement(name.as_str(), placement)?;
+            s.set_placement(name.as_str(), placement.clone())?;
             s.add_tags(name.as_str(), &tags)?;
         }
         Ok(())

@@ -150,7 +150,7 @@ pub(crate) fn parse_tags(params: &Params) -> Result<Vec<Tag>, ApiError> {
 /// Runs one change through the store and returns the closure's value.
 pub(crate) fn update<T>(
     call: &Call<'_>,
-    change: impl FnOnce(&mut State) -> Result<T, fulcrum_model::ModelError>,
+    change: impl FnMut(&mut State) -> Result<T, fulcrum_model::ModelError>,
 ) -> Result<T, ApiError> {
     Ok(call.api.store.update(change)?)
 }

@@ -100,7 +100,7 @@ fn change_placement(
         .clone();
     edit(&mut placement, items)?;
     let result = shown(&placement).clone();
-    update(call, |s| s.set_placement(name.as_str(), placement))?;
+    update(call, |s| s.set_placement(name.as_str(), placement.clone()))?;
     let mut x = answer(action);
     x.strings(list, &result);
     Ok(done(x, action))

@@ -17,7 +17,7 @@ fn create_policy(call: &Call<'_>, action: &str, kind: PolicyKind) -> Result<Xml,
         name: p.required("PolicyName")?.to_owned(),
         kind,
     };
-    update(call, |s| s.create_policy(name.as_str(), policy))?;
+    update(call, |s| s.create_policy(name.as_str(), policy.clone()))?;
     Ok(done(answer(action), action))
 }
 
@@ -198,7 +198,7 @@ pub(crate) fn set_for_listener(call: &Call<'_>) -> Result<Xml, ApiError> {
     let names = p.strings("PolicyNames")?;
     check_listener_policies(call, name.as_str(), lb_port, &names)?;
     update(call, |s| {
-        s.set_listener_policies(name.as_str(), lb_port, names)
+        s.set_listener_policies(name.as_str(), lb_port, names.clone())
     })?;
     Ok(done(
         answer("SetLoadBalancerPoliciesOfListener"),
@@ -281,7 +281,7 @@ pub(crate) fn set_for_backend(call: &Call<'_>) -> Result<Xml, ApiError> {
         }
     }
     update(call, |s| {
-        s.set_backend_policies(name.as_str(), instance_port, names)
+        s.set_backend_policies(name.as_str(), instance_port, names.clone())
     })?;
     Ok(done(
         answer("SetLoadBalancerPoliciesForBackendServer"),

@@ -60,7 +60,7 @@ fn write_tags(x: &mut Xml, tags: &[Tag]) {
 fn update<T>(
     call: &Call<'_>,
     name: &str,
-    change: impl FnOnce(&mut fulcrum_model::State) -> Result<T, ModelError>,
+    change: impl FnMut(&mut fulcrum_model::State) -> Result<T, ModelError>,
 ) -> Result<T, ApiError> {
     call.api
         .store
@@ -96,7 +96,9 @@ pub(crate) fn upload(call: &Call<'_>) -> Result<Xml, ApiError> {
     }
     let cert = prepare_certificate(upload, call.now)?;
     let id = cert.id.clone();
-    update(call, &cert.name.clone(), |s| s.add_certificate(cert))?;
+    update(call, &cert.name.clone(), |s| {
+        s.add_certificate(cert.clone())
+    })?;
     let snapshot = call.api.store.snapshot();
     let shown = snapshot
         .state

@@ -87,7 +87,12 @@ impl Node {
 
     /// Applies a change and waits until the data plane runs it.
     pub async fn change<T>(&self, f: impl FnOnce(&mut State) -> Result<T, ModelError>) -> T {
-        let out = self.store.update(f).unwrap();
+        // Run once: this store has no other writer, so no change is retried after a conflict.
+        let mut f = Some(f);
+        let out = self
+            .store
+            .update(|s| f.take().expect("a change of the only writer runs once")(s))
+            .unwrap();
         let revision = self.store.snapshot().revision;
         let dp = self.dp.clone();
         eventually(

@@ -1,0 +1,853 @@
+//! The fleet's store in etcd. Every key lives under one prefix (so two fleets can share an
+//! etcd): `state` (the configuration's JSON, without keys; its revision is etcd's mod_revision
+//! of this key), `keys/ID` (each certificate's private key, sealed), `access-keys/ID` (sealed
+//! secrets), `secrets/NAME` (node secrets, sealed), `key-check` (the master key's check value)
+//! and `nodes/ID` (each live node's record, under its lease).
+//!
+//! Reads never go to etcd: a watch keeps a copy of the prefix in the node (`mirror.rs`), resumed
+//! from the last revision it saw after etcd comes back and read again in full when that
+//! revision was compacted. Writes are etcd transactions that compare the revision they were
+//! made from. The client runs on a small runtime of its own, so the store's methods can be
+//! called from any thread, as the SQLite store's are.
+
+mod cache;
+mod follow;
+mod mirror;
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::future::Future;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use etcd_client::{
+    Certificate, Client, Compare, CompareOp, ConnectOptions, GetOptions, Identity, TlsOptions, Txn,
+    TxnOp, TxnOpResponse,
+};
+use serde::{Deserialize, Serialize};
+use tokio::runtime::Runtime;
+use tokio::sync::watch;
+use zeroize::Zeroizing;
+
+use crate::access_keys::{AccessKeyInfo, KeyScope, Revocation, StoredAccessKey};
+use crate::codec::{self, Encoded};
+use crate::error::StoreError;
+use crate::fleet::{NodeRecord, NodeView};
+use crate::{Shared, StoreHealth};
+
+use mirror::{Change, Entry, Mirror, Touched, ACCESS_KEYS, KEYS, KEY_CHECK, NODES, SECRETS, STATE};
+
+/// The prefix when none is given.
+pub const DEFAULT_PREFIX: &str = "/fulcrum/";
+/// The node's last copy of the fleet's keys, in its data dir.
+pub const CACHE_FILE: &str = "etcd-cache.json";
+
+/// How long one request to etcd may take before the node calls etcd unreachable.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(3);
+/// How long opening waits for etcd before starting from the local copy.
+const OPEN_TIMEOUT: Duration = Duration::from_secs(4);
+/// How long a write waits for the watch to bring it back before reading it directly.
+const SEEN_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// Where the fleet's etcd is and how to talk to it.
+#[derive(Clone, Default)]
+pub struct EtcdConfig {
+    /// `host:port` of each member.
+    pub endpoints: Vec<String>,
+    /// Every key's prefix; two fleets on one etcd use two prefixes.
+    pub prefix: String,
+    /// The CA that signed etcd's certificates (PEM file): turns TLS on.
+    pub ca: Option<PathBuf>,
+    /// A client certificate and its key (PEM files), for etcd's `--client-cert-auth`.
+    pub cert: Option<PathBuf>,
+    pub key: Option<PathBuf>,
+    /// etcd's own authentication. Tokens are renewed when they expire.
+    pub user: Option<String>,
+    pub password: Option<Zeroizing<String>>,
+}
+
+impl fmt::Debug for EtcdConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("EtcdConfig")
+            .field("endpoints", &self.endpoints)
+            .field("prefix", &self.prefix)
+            .field("ca", &self.ca)
+            .field("cert", &self.cert)
+            .field("key", &self.key)
+            .field("user", &self.user)
+            .field("password", &self.password.as_ref().map(|_| "<redacted>"))
+            .finish()
+    }
+}
+
+impl EtcdConfig {
+    /// `etcd://HOST:PORT[,HOST:PORT...]`, with the default prefix.
+    pub fn from_url(url: &str) -> Result<EtcdConfig, String> {
+        let rest = url.strip_prefix("etcd://").ok_or_else(|| {
+            format!("'{url}' is not an etcd URL (etcd://HOST:PORT[,HOST:PORT...])")
+        })?;
+        let rest = rest.trim_end_matches('/');
+        let mut endpoints = Vec::new();
+        for ep in rest.split(',') {
+            let ep = ep.trim();
+            let valid = ep
+                .rsplit_once(':')
+                .is_some_and(|(host, port)| !host.is_empty() && port.parse::<u16>().is_ok());
+            if !valid {
+                return Err(format!("'{ep}' in '{url}' is not HOST:PORT"));
+            }
+            endpoints.push(ep.to_owned());
+        }
+        Ok(EtcdConfig {
+            endpoints,
+            prefix: DEFAULT_PREFIX.to_owned(),
+            ..EtcdConfig::default()
+        })
+    }
+
+    fn tls(&self) -> bool {
+        self.ca.is_some() || self.cert.is_some()
+    }
+
+    fn uris(&self) -> Vec<String> {
+        let scheme = if self.tls() { "https" } else { "http" };
+        self.endpoints
+            .iter()
+            .map(|ep| format!("{scheme}://{ep}"))
+            .collect()
+    }
+
+    fn options(&self) -> Result<ConnectOptions, StoreError> {
+        let mut options = ConnectOptions::new()
+            .with_connect_timeout(REQUEST_TIMEOUT)
+            .with_timeout(REQUEST_TIMEOUT)
+            // A partition that drops packets (no reset) is noticed in seconds, not minutes. Not
+            // more often: etcd closes connections that ping more often than every 5 s
+            // (--grpc-keepalive-min-time).
+            .with_keep_alive(Duration::from_secs(6), Duration::from_secs(4))
+            .with_keep_alive_while_idle(true)
+            // A member cut off from the quorum must not answer watches with stale data.
+            .with_require_leader(true)
+            // Tokens expire (etcd's --auth-token-ttl); the client logs in again by itself.
+            .with_auto_token_refresh(true);
+        if let (Some(user), Some(password)) = (&self.user, &self.password) {
+            options = options.with_user(user.clone(), password.as_str());
+        }
+        if self.tls() {
+            let read = |p: &Path| std::fs::read(p).map_err(StoreError::io(p));
+            let mut tls = TlsOptions::new();
+            if let Some(ca) = &self.ca {
+                tls = tls.ca_certificate(Certificate::from_pem(read(ca)?));
+            }
+            match (&self.cert, &self.key) {
+                (Some(cert), Some(key)) => {
+                    let key = Zeroizing::new(read(key)?);
+                    tls = tls.identity(Identity::from_pem(read(cert)?, key.as_slice()));
+                }
+                (None, None) => {}
+                _ => {
+                    return Err(StoreError::Etcd {
+                        context: "configuring TLS".into(),
+                        cause: "a client certificate needs its key, and a key its certificate"
+                            .into(),
+                    })
+                }
+            }
+            options = options.with_tls(tls);
+        }
+        Ok(options)
+    }
+}
+
+/// What the store's methods and its background tasks share.
+pub(crate) struct Ctx {
+    config: EtcdConfig,
+    shared: Arc<Shared>,
+    client: Mutex<Option<Client>>,
+    mirror: Mutex<Mirror>,
+    /// The revision the mirror is complete up to, for writers waiting to see their write.
+    seen: watch::Sender<i64>,
+    status: Mutex<StoreHealth>,
+    cache_path: PathBuf,
+    /// The record this node keeps under its lease (`None`: not registered).
+    node: watch::Sender<Option<NodeRecord>>,
+    lease: Mutex<Option<i64>>,
+}
+
+pub(crate) struct Etcd {
+    runtime: Option<Runtime>,
+    ctx: Arc<Ctx>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+fn now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+/// An etcd error as the store reports it: anything that looks like a lost connection is
+/// `Unavailable` (the API answers ServiceUnavailable, which clients retry).
+fn classify(context: &str, e: etcd_client::Error) -> StoreError {
+    use etcd_client::Error as E;
+    let unavailable = match &e {
+        E::TransportError(_) | E::IoError(_) => true,
+        E::GRpcStatus(status) => matches!(
+            status.code(),
+            tonic::Code::Unavailable
+                | tonic::Code::DeadlineExceeded
+                | tonic::Code::Cancelled
+                | tonic::Code::Unknown
+                | tonic::Code::Aborted
+        ),
+        _ => false,
+    };
+    if unavailable {
+        StoreError::Unavailable(format!("etcd did not answer while {context}: {e}"))
+    } else {
+        StoreError::Etcd {
+            context: context.to_owned(),
+            cause: e.to_string(),
+        }
+    }
+}
+
+/// Bounds a request to etcd.
+async fn bounded<T>(
+    context: &str,
+    fut: impl Future<Output = Result<T, etcd_client::Error>>,
+) -> Result<T, StoreError> {
+    match tokio::time::timeout(REQUEST_TIMEOUT, fut).await {
+        Ok(result) => result.map_err(|e| classify(context, e)),
+        Err(_) => Err(StoreError::Unavailable(format!(
+            "etcd did not answer within {}s while {context}",
+            REQUEST_TIMEOUT.as_secs()
+        ))),
+    }
+}
+
+#[derive(Serialize, Deserialize)]
+struct AccessKeyValue {
+    description: String,
+    created: u64,
+    active: bool,
+    scope: String,
+    /// Hex of the sealed secret; gone once the key is revoked.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    sealed_secret: Option<String>,
+}
+
+impl AccessKeyValue {
+    fn from_stored(key: &StoredAccessKey) -> AccessKeyValue {
+        AccessKeyValue {
+            description: key.info.description.clone(),
+            created: key.info.created,
+            active: key.info.active,
+            scope: key.info.scope.as_str().to_owned(),
+            sealed_secret: key.sealed_secret.as_ref().map(hex::encode),
+        }
+    }
+
+    fn parse(id: &str, value: &[u8]) -> Option<StoredAccessKey> {
+        let v: AccessKeyValue = serde_json::from_slice(value).ok()?;
+        Some(StoredAccessKey {
+            info: AccessKeyInfo {
+                id: id.to_owned(),
+                description: v.description,
+                created: v.created,
+                active: v.active,
+                scope: KeyScope::from_stored(&v.scope),
+            },
+            sealed_secret: v.sealed_secret.and_then(|h| hex::decode(h).ok()),
+        })
+    }
+}
+
+impl Ctx {
+    fn key(&self, name: &str) -> Vec<u8> {
+        format!("{}{name}", self.config.prefix).into_bytes()
+    }
+
+    fn describe(&self) -> String {
+        format!(
+            "etcd at {} (prefix {})",
+            self.config.endpoints.join(","),
+            self.config.prefix
+        )
+    }
+
+    /// The client, connecting first if there is none yet (etcd with authentication refuses a
+    /// connection while it is down, so this is retried until it works).
+    async fn client(&self) -> Result<Client, StoreError> {
+        if let Some(client) = lock(&self.client).clone() {
+            return Ok(client);
+        }
+        let options = self.config.options()?;
+        let client = bounded(
+            "connecting",
+            Client::connect(self.config.uris(), Some(options)),
+        )
+        .await?;
+        *lock(&self.client) = Some(client.clone());
+        Ok(client)
+    }
+
+    fn set_ok(&self) {
+        let mut status = lock(&self.status);
+        if *status != StoreHealth::Ok {
+            tracing::info!(event = "store_reachable", store = %self.describe(), revision = lock(&self.mirror).revision, "etcd is reachable again; changes are accepted");
+            *status = StoreHealth::Ok;
+        }
+    }
+
+    fn set_degraded(&self, reason: &str) {
+        let mut status = lock(&self.status);
+        if *status == StoreHealth::Ok {
+            tracing::warn!(event = "store_unreachable", store = %self.describe(), reason, "lost etcd; serving the last snapshot and refusing changes until it is back");
+            *status = StoreHealth::Degraded {
+                reason: reason.to_owned(),
+                since: now(),
+            };
+        }
+    }
+
+    fn health(&self) -> StoreHealth {
+        lock(&self.status).clone()
+    }
+
+    fn ensure_reachable(&self) -> Result<(), StoreError> {
+        match self.health() {
+            StoreHealth::Ok => Ok(()),
+            StoreHealth::Degraded { reason, since } => Err(StoreError::Unavailable(format!(
+                "etcd has been unreachable for {}s ({reason}); this node serves its last \
+                 snapshot and takes changes again once etcd is back",
+                now().saturating_sub(since)
+            ))),
+        }
+    }
+
+    /// Reads every key under the prefix at one revision and makes it the mirror.
+    async fn full_read(&self) -> Result<(), StoreError> {
+        let mut client = self.client().await?;
+        let mut resp = bounded(
+            "reading the fleet's keys",
+            client.get(self.key(""), Some(GetOptions::new().with_prefix())),
+        )
+        .await?;
+        let revision = resp.header().map_or(0, |h| h.revision());
+        let prefix_len = self.config.prefix.len();
+        let mut entries = BTreeMap::new();
+        for kv in resp.take_kvs() {
+            let mod_revision = kv.mod_revision();
+            let (key, value) = kv.into_key_value();
+            if let Ok(name) = String::from_utf8(key[prefix_len..].to_vec()) {
+                entries.insert(
+                    name,
+                    Entry {
+                        value,
+                        mod_revision,
+                    },
+                );
+            }
+        }
+        let touched = lock(&self.mirror).replace(revision, entries);
+        self.after_change(touched);
+        Ok(())
+    }
+
+    /// Applies one batch of watch events.
+    fn apply_events(&self, revision: i64, events: &[etcd_client::Event]) {
+        let prefix_len = self.config.prefix.len();
+        let changes = events
+            .iter()
+            .filter_map(|ev| {
+                let kv = ev.kv()?;
+                let name = String::from_utf8(kv.key().get(prefix_len..)?.to_vec()).ok()?;
+                Some(match ev.event_type() {
+                    etcd_client::EventType::Put => Change::Put {
+                        name,
+                        entry: Entry {
+                            value: kv.value().to_vec(),
+                            mod_revision: kv.mod_revision(),
+                        },
+                    },
+                    etcd_client::EventType::Delete => Change::Delete {
+                        name,
+                        revision: kv.mod_revision(),
+                    },
+                })
+            })
+            .collect();
+        let touched = lock(&self.mirror).apply(revision, changes);
+        self.after_change(touched);
+    }
+
+    /// Notes progress without events (etcd's progress notifications).
+    fn progress(&self, revision: i64) {
+        let mut mirror = lock(&self.mirror);
+        mirror.revision = mirror.revision.max(revision);
+        let revision = mirror.revision;
+        drop(mirror);
+        self.seen.send_replace(revision);
+    }
+
+    /// After the mirror changed: a new snapshot for the data plane and a new local copy when the
+    /// configuration moved, and the writers waiting for their revision told.
+    fn after_change(&self, touched: Touched) {
+        let mirror = lock(&self.mirror);
+        let revision = mirror.revision;
+        if touched.config {
+            match mirror.snapshot(self.shared.sealer(), &self.describe()) {
+                Ok(snapshot) => {
+                    self.shared.publish(snapshot);
+                }
+                // Keep serving the last good snapshot; say why loudly.
+                Err(e) => {
+                    tracing::error!(error = %e, "the state in etcd cannot be read; keeping the last good one")
+                }
+            }
+            if let Err(e) = cache::save(&self.cache_path, &self.config.prefix, &mirror) {
+                tracing::warn!(error = %e, "cannot write the local copy of etcd's keys");
+            }
+        }
+        drop(mirror);
+        self.seen.send_replace(revision);
+    }
+
+    /// Waits until the mirror has seen `revision` (the watch brings a write back within
+    /// milliseconds); reads everything when the watch is slow or broken.
+    async fn wait_seen(&self, revision: i64) -> Result<(), StoreError> {
+        let mut rx = self.seen.subscribe();
+        let seen = tokio::time::timeout(SEEN_TIMEOUT, rx.wait_for(|r| *r >= revision))
+            .await
+            .is_ok_and(|r| r.is_ok());
+        if !seen {
+            self.full_read().await?;
+        }
+        Ok(())
+    }
+
+    /// Checks the master key against the fleet's check value, storing one first on a new fleet.
+    async fn check_master_key(&self) -> Result<(), StoreError> {
+        let existing = lock(&self.mirror).entries.get(KEY_CHECK).cloned();
+        let sealed = match existing {
+            Some(e) => e.value,
+            None => {
+                let fresh = codec::seal_key_check(self.shared.sealer())?;
+                self.put_if_absent(KEY_CHECK, fresh).await?
+            }
+        };
+        codec::check_master_key(self.shared.sealer(), &sealed, &self.describe())
+    }
+
+    /// Puts `value` at `name` unless something is there; returns what is there after.
+    async fn put_if_absent(&self, name: &str, value: Vec<u8>) -> Result<Vec<u8>, StoreError> {
+        let mut client = self.client().await?;
+        let key = self.key(name);
+        let txn = Txn::new()
+            .when([Compare::create_revision(key.clone(), CompareOp::Equal, 0)])
+            .and_then([TxnOp::put(key.clone(), value.clone(), None)])
+            .or_else([TxnOp::get(key, None)]);
+        let resp = bounded(&format!("storing {name}"), client.txn(txn)).await?;
+        let revision = resp.header().map_or(0, |h| h.revision());
+        let stored = if resp.succeeded() {
+            value
+        } else {
+            first_get_value(&resp.op_responses()).ok_or_else(|| {
+                StoreError::Corrupt(format!("{name} vanished from {}", self.describe()))
+            })?
+        };
+        self.wait_seen(revision).await?;
+        Ok(stored)
+    }
+
+    async fn commit(&self, old_revision: u64, new: Encoded) -> Result<u64, StoreError> {
+        let mut client = self.client().await?;
+        let state_key = self.key(STATE);
+        let expected = i64::try_from(old_revision)
+            .map_err(|_| StoreError::Corrupt(format!("revision {old_revision} is out of range")))?;
+        let mut ops = vec![TxnOp::put(state_key.clone(), new.json.into_bytes(), None)];
+        for (id, sealed) in new.put_keys {
+            ops.push(TxnOp::put(self.key(&format!("{KEYS}{id}")), sealed, None));
+        }
+        for id in new.delete_keys {
+            ops.push(TxnOp::delete(self.key(&format!("{KEYS}{id}")), None));
+        }
+        let txn = Txn::new()
+            .when([Compare::mod_revision(
+                state_key.clone(),
+                CompareOp::Equal,
+                expected,
+            )])
+            .and_then(ops)
+            .or_else([TxnOp::get(state_key, None)]);
+        let resp = bounded("committing a change", client.txn(txn)).await?;
+        let revision = resp.header().map_or(0, |h| h.revision());
+        if !resp.succeeded() {
+            let found = resp
+                .op_responses()
+                .into_iter()
+                .find_map(|r| match r {
+                    TxnOpResponse::Get(g) => g.kvs().first().map(|kv| kv.mod_revision()),
+                    _ => None,
+                })
+                .unwrap_or(0);
+            return Err(StoreError::Conflict {
+                place: self.describe(),
+                expected: old_revision,
+                found: u64::try_from(found).unwrap_or(0),
+            });
+        }
+        self.wait_seen(revision).await?;
+        u64::try_from(revision)
+            .map_err(|_| StoreError::Corrupt(format!("etcd answered revision {revision}")))
+    }
+
+    async fn put_access_key(
+        &self,
+        key: StoredAccessKey,
+        compares: Vec<Compare>,
+    ) -> Result<bool, StoreError> {
+        let mut client = self.client().await?;
+        let value = serde_json::to_vec(&AccessKeyValue::from_stored(&key))
+            .map_err(|e| StoreError::Corrupt(format!("cannot serialize an access key: {e}")))?;
+        let txn = Txn::new().when(compares).and_then([TxnOp::put(
+            self.key(&format!("{ACCESS_KEYS}{}", key.info.id)),
+            value,
+            None,
+        )]);
+        let resp = bounded(
+            &format!("writing access key {}", key.info.id),
+            client.txn(txn),
+        )
+        .await?;
+        if resp.succeeded() {
+            self.wait_seen(resp.header().map_or(0, |h| h.revision()))
+                .await?;
+        }
+        Ok(resp.succeeded())
+    }
+
+    /// Revokes `id` unless it is the last active admin key: the transaction compares the
+    /// revision of every active admin key, so two revocations racing on two nodes cannot both
+    /// see "another admin is left".
+    async fn revoke(&self, id: &str) -> Result<Revocation, StoreError> {
+        loop {
+            // Read fresh: the decision must not rest on a copy that is behind.
+            self.full_read().await?;
+            let keys: Vec<(StoredAccessKey, i64)> = lock(&self.mirror)
+                .under(ACCESS_KEYS)
+                .filter_map(|(kid, e)| {
+                    Some((AccessKeyValue::parse(kid, &e.value)?, e.mod_revision))
+                })
+                .filter(|(k, _)| k.info.active)
+                .collect();
+            let Some((target, target_rev)) = keys.iter().find(|(k, _)| k.info.id == id).cloned()
+            else {
+                return Ok(Revocation::NoSuchKey);
+            };
+            let compares: Vec<Compare> = if target.info.scope == KeyScope::Admin {
+                let admins: Vec<_> = keys
+                    .iter()
+                    .filter(|(k, _)| k.info.scope == KeyScope::Admin)
+                    .collect();
+                if admins.len() <= 1 {
+                    return Ok(Revocation::LastAdmin);
+                }
+                admins
+                    .iter()
+                    .map(|(k, rev)| {
+                        Compare::mod_revision(
+                            self.key(&format!("{ACCESS_KEYS}{}", k.info.id)),
+                            CompareOp::Equal,
+                            *rev,
+                        )
+                    })
+                    .collect()
+            } else {
+                vec![Compare::mod_revision(
+                    self.key(&format!("{ACCESS_KEYS}{id}")),
+                    CompareOp::Equal,
+                    target_rev,
+                )]
+            };
+            let mut revoked = target;
+            revoked.info.active = false;
+            revoked.sealed_secret = None;
+            if self.put_access_key(revoked, compares).await? {
+                return Ok(Revocation::Revoked);
+            }
+        }
+    }
+}
+
+fn first_get_value(responses: &[TxnOpResponse]) -> Option<Vec<u8>> {
+    responses.iter().find_map(|r| match r {
+        TxnOpResponse::Get(g) => g.kvs().first().map(|kv| kv.value().to_vec()),
+        _ => None,
+    })
+}
+
+impl Etcd {
+    pub(crate) fn open(
+        data_dir: &Path,
+        config: EtcdConfig,
+        shared: Arc<Shared>,
+    ) -> Result<Etcd, StoreError> {
+        if config.endpoints.is_empty() {
+            return Err(StoreError::Etcd {
+                context: "opening the store".into(),
+                cause: "no etcd endpoint given".into(),
+            });
+        }
+        let mut config = config;
+        if !config.prefix.ends_with('/') {
+            config.prefix.push('/');
+        }
+        // Two threads: the client's I/O never waits behind a caller blocked on it.
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .thread_name("fulcrum-etcd")
+            .enable_all()
+            .build()
+            .map_err(StoreError::io(data_dir))?;
+        let (seen, _) = watch::channel(0);
+        let (node, _) = watch::channel(None);
+        let ctx = Arc::new(Ctx {
+            config,
+            shared,
+            client: Mutex::new(None),
+            mirror: Mutex::new(Mirror::default()),
+            seen,
+            status: Mutex::new(StoreHealth::Ok),
+            cache_path: data_dir.join(CACHE_FILE),
+            node,
+            lease: Mutex::new(None),
+        });
+        let etcd = Etcd {
+            runtime: Some(runtime),
+            ctx: ctx.clone(),
+        };
+        let first = etcd.run({
+            let ctx = ctx.clone();
+            async move {
+                match tokio::time::timeout(OPEN_TIMEOUT, ctx.full_read()).await {
+                    Ok(result) => result,
+                    Err(_) => Err(StoreError::Unavailable(format!(
+                        "etcd did not answer within {}s",
+                        OPEN_TIMEOUT.as_secs()
+                    ))),
+                }?;
+                ctx.check_master_key().await
+            }
+        })?;
+        match first {
+            Ok(()) => {}
+            Err(StoreError::Unavailable(reason)) => etcd.start_from_cache(&reason)?,
+            Err(e) => return Err(e),
+        }
+        let handle = etcd.handle();
+        handle.spawn(follow::follow(ctx.clone()));
+        handle.spawn(follow::register(ctx));
+        Ok(etcd)
+    }
+
+    /// Starts from `DIR/etcd-cache.json` because etcd cannot be reached.
+    fn start_from_cache(&self, reason: &str) -> Result<(), StoreError> {
+        let ctx = &self.ctx;
+        let Some(copy) = cache::load(&ctx.cache_path, &ctx.config.prefix)? else {
+            return Err(StoreError::Unavailable(format!(
+                "cannot reach {} ({reason}) and there is no local copy in {} to start from",
+                ctx.describe(),
+                ctx.cache_path.display()
+            )));
+        };
+        let sealed_check = copy.entries.get(KEY_CHECK).map(|e| e.value.clone());
+        let sealed_check = sealed_check.ok_or_else(|| {
+            StoreError::Corrupt(format!(
+                "{} has no master key check value",
+                ctx.cache_path.display()
+            ))
+        })?;
+        codec::check_master_key(
+            ctx.shared.sealer(),
+            &sealed_check,
+            &ctx.cache_path.display().to_string(),
+        )?;
+        *lock(&ctx.mirror) = Mirror::default();
+        let touched = lock(&ctx.mirror).replace(copy.revision, copy.entries);
+        ctx.set_degraded(reason);
+        ctx.after_change(touched);
+        tracing::warn!(
+            store = %ctx.describe(),
+            cache = %ctx.cache_path.display(),
+            revision = copy.revision,
+            "etcd is unreachable; serving the local copy of revision {} until it is back",
+            copy.revision
+        );
+        Ok(())
+    }
+
+    fn handle(&self) -> &tokio::runtime::Handle {
+        self.runtime
+            .as_ref()
+            .expect("the runtime lives as long as the store")
+            .handle()
+    }
+
+    /// Runs `fut` on the client's runtime and waits for it, from any thread.
+    fn run<T: Send + 'static>(
+        &self,
+        fut: impl Future<Output = T> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        let (tx, rx) = std::sync::mpsc::sync_channel(1);
+        self.handle().spawn(async move {
+            let _ = tx.send(fut.await);
+        });
+        rx.recv()
+            .map_err(|_| StoreError::Unavailable("the etcd client stopped".into()))
+    }
+
+    pub(crate) fn describe(&self) -> String {
+        self.ctx.describe()
+    }
+
+    pub(crate) fn health(&self) -> StoreHealth {
+        self.ctx.health()
+    }
+
+    pub(crate) fn commit(&self, old_revision: u64, new: &Encoded) -> Result<u64, StoreError> {
+        self.ctx.ensure_reachable()?;
+        let ctx = self.ctx.clone();
+        let new = Encoded {
+            json: new.json.clone(),
+            put_keys: new.put_keys.clone(),
+            delete_keys: new.delete_keys.clone(),
+        };
+        self.run(async move { ctx.commit(old_revision, new).await })?
+    }
+
+    pub(crate) fn resync(&self) -> Result<(), StoreError> {
+        let ctx = self.ctx.clone();
+        self.run(async move { ctx.full_read().await })?
+    }
+
+    pub(crate) fn insert_access_key(&self, key: &StoredAccessKey) -> Result<(), StoreError> {
+        self.ctx.ensure_reachable()?;
+        let ctx = self.ctx.clone();
+        let key = key.clone();
+        let name = ctx.key(&format!("{ACCESS_KEYS}{}", key.info.id));
+        let created = self.run(async move {
+            ctx.put_access_key(
+                key,
+                vec![Compare::create_revision(name, CompareOp::Equal, 0)],
+            )
+            .await
+        })??;
+        if created {
+            Ok(())
+        } else {
+            Err(StoreError::Corrupt(
+                "an access key with this id exists already".into(),
+            ))
+        }
+    }
+
+    pub(crate) fn active_access_key(&self, id: &str) -> Option<(Vec<u8>, KeyScope)> {
+        let mirror = lock(&self.ctx.mirror);
+        let entry = mirror.entries.get(&format!("{ACCESS_KEYS}{id}"))?;
+        let key = AccessKeyValue::parse(id, &entry.value)?;
+        if !key.info.active {
+            return None;
+        }
+        Some((key.sealed_secret?, key.info.scope))
+    }
+
+    pub(crate) fn list_access_keys(&self) -> Vec<AccessKeyInfo> {
+        let mirror = lock(&self.ctx.mirror);
+        let mut keys: Vec<AccessKeyInfo> = mirror
+            .under(ACCESS_KEYS)
+            .filter_map(|(id, e)| AccessKeyValue::parse(id, &e.value))
+            .map(|k| k.info)
+            .collect();
+        keys.sort_by(|a, b| (a.created, &a.id).cmp(&(b.created, &b.id)));
+        keys
+    }
+
+    pub(crate) fn revoke_access_key(&self, id: &str) -> Result<Revocation, StoreError> {
+        self.ctx.ensure_reachable()?;
+        let ctx = self.ctx.clone();
+        let id = id.to_owned();
+        self.run(async move { ctx.revoke(&id).await })?
+    }
+
+    pub(crate) fn node_secret(&self, name: &str) -> Option<Vec<u8>> {
+        lock(&self.ctx.mirror)
+            .entries
+            .get(&format!("{SECRETS}{name}"))
+            .map(|e| e.value.clone())
+    }
+
+    pub(crate) fn insert_node_secret(
+        &self,
+        name: &str,
+        sealed: &[u8],
+    ) -> Result<Vec<u8>, StoreError> {
+        self.ctx.ensure_reachable()?;
+        let ctx = self.ctx.clone();
+        let name = format!("{SECRETS}{name}");
+        let sealed = sealed.to_vec();
+        self.run(async move { ctx.put_if_absent(&name, sealed).await })?
+    }
+
+    /// The live nodes' records, as this node last saw them.
+    pub(crate) fn fleet(&self) -> Vec<NodeRecord> {
+        lock(&self.ctx.mirror)
+            .under(NODES)
+            .filter_map(|(_, e)| serde_json::from_slice(&e.value).ok())
+            .collect()
+    }
+
+    /// Keeps `record` in etcd under this node's lease (replacing what it kept before).
+    pub(crate) fn register(&self, record: NodeRecord) {
+        self.ctx.node.send_replace(Some(record));
+    }
+
+    /// Leaves the fleet: the node's record goes at once (its lease is revoked), rather than
+    /// when the lease would expire.
+    pub(crate) fn leave(&self) {
+        self.ctx.node.send_replace(None);
+        let Some(lease) = lock(&self.ctx.lease).take() else {
+            return;
+        };
+        let ctx = self.ctx.clone();
+        let _ = self.run(async move {
+            if let Ok(mut client) = ctx.client().await {
+                let _ = bounded("leaving the fleet", client.lease_revoke(lease)).await;
+            }
+        });
+    }
+}
+
+impl Drop for Etcd {
+    fn drop(&mut self) {
+        // Not a blocking shutdown: the store may be dropped inside another runtime.
+        if let Some(runtime) = self.runtime.take() {
+            runtime.shutdown_background();
+        }
+    }
+}
+
+/// Whether the node's view is healthy, for its record.
+pub(crate) fn view_of(health: &StoreHealth) -> NodeView {
+    match health {
+        StoreHealth::Ok => NodeView::Ok,
+        StoreHealth::Degraded { reason, .. } => NodeView::Degraded {
+            reason: reason.clone(),
+        },
+    }
+}

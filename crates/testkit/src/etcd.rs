@@ -1,0 +1,158 @@
+//! A real etcd (Debian's `etcd-server`) for tests: one member on loopback, on ports picked free,
+//! with its data in a temporary directory; stopped (and started again on the same data and
+//! ports) by its process id.
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// How long etcd gets to answer its health endpoint after a start.
+const START_LIMIT: Duration = Duration::from_secs(30);
+
+pub struct Etcd {
+    child: Option<Child>,
+    dir: tempfile::TempDir,
+    client: SocketAddr,
+    peer: SocketAddr,
+    extra: Vec<String>,
+}
+
+/// Where etcd is: `ETCD_BIN`, else `etcd` on the PATH.
+fn etcd_bin() -> PathBuf {
+    std::env::var_os("ETCD_BIN").map_or_else(|| PathBuf::from("etcd"), PathBuf::from)
+}
+
+fn free_port() -> SocketAddr {
+    // Bound and released: etcd cannot be told to pick a port and say which.
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free loopback port")
+}
+
+impl Etcd {
+    /// Starts a fresh member and waits until it answers.
+    pub fn start() -> Etcd {
+        Etcd::start_with(&[])
+    }
+
+    /// Starts a fresh member with extra command-line flags (`--auth-token-ttl=2`, ...).
+    pub fn start_with(extra: &[&str]) -> Etcd {
+        let mut etcd = Etcd {
+            child: None,
+            dir: tempfile::tempdir().expect("a temporary directory for etcd"),
+            client: free_port(),
+            peer: free_port(),
+            extra: extra.iter().map(|s| s.to_string()).collect(),
+        };
+        etcd.resume();
+        etcd
+    }
+
+    /// `host:port` of the client endpoint.
+    pub fn endpoint(&self) -> String {
+        self.client.to_string()
+    }
+
+    /// `etcd://host:port`, as `fulcrum serve --store` takes it.
+    pub fn url(&self) -> String {
+        format!("etcd://{}", self.client)
+    }
+
+    /// The member's data directory.
+    pub fn data_dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
+    /// Kills the member (SIGKILL, as a crash or a pulled plug would) and waits for it.
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Starts the member again on the same data and ports, and waits until it answers.
+    pub fn resume(&mut self) {
+        assert!(self.child.is_none(), "etcd is running already");
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir.path().join("etcd.log"))
+            .expect("etcd's log file");
+        let client = format!("http://{}", self.client);
+        let peer = format!("http://{}", self.peer);
+        let child = Command::new(etcd_bin())
+            .arg("--name=test")
+            .arg(format!(
+                "--data-dir={}",
+                self.dir.path().join("data").display()
+            ))
+            .arg(format!("--listen-client-urls={client}"))
+            .arg(format!("--advertise-client-urls={client}"))
+            .arg(format!("--listen-peer-urls={peer}"))
+            .arg(format!("--initial-advertise-peer-urls={peer}"))
+            .arg(format!("--initial-cluster=test={peer}"))
+            .args(&self.extra)
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().expect("etcd's log file"))
+            .stderr(log)
+            .spawn()
+            .unwrap_or_else(|e| {
+                panic!(
+                    "cannot start {} ({e}); install Debian's etcd-server (scripts/test does)",
+                    etcd_bin().display()
+                )
+            });
+        self.child = Some(child);
+        let deadline = Instant::now() + START_LIMIT;
+        while !self.healthy() {
+            if let Some(status) = self
+                .child
+                .as_mut()
+                .and_then(|c| c.try_wait().ok().flatten())
+            {
+                panic!("etcd exited at start ({status}): {}", self.log_tail());
+            }
+            assert!(
+                Instant::now() < deadline,
+                "etcd did not become healthy within {START_LIMIT:?}: {}",
+                self.log_tail()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Whether `/health` answers true.
+    pub fn healthy(&self) -> bool {
+        let Ok(mut conn) = TcpStream::connect_timeout(&self.client, Duration::from_secs(1)) else {
+            return false;
+        };
+        let _ = conn.set_read_timeout(Some(Duration::from_secs(2)));
+        let request = format!("GET /health HTTP/1.0\r\nHost: {}\r\n\r\n", self.client);
+        if conn.write_all(request.as_bytes()).is_err() {
+            return false;
+        }
+        let mut answer = String::new();
+        let _ = conn.read_to_string(&mut answer);
+        answer.contains("\"health\":\"true\"")
+    }
+
+    /// The last lines of etcd's log, for failure messages.
+    pub fn log_tail(&self) -> String {
+        let log = std::fs::read_to_string(self.dir.path().join("etcd.log")).unwrap_or_default();
+        let lines: Vec<&str> = log.lines().collect();
+        lines[lines.len().saturating_sub(15)..].join("\n")
+    }
+}
+
+impl Drop for Etcd {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
