@@ -78,6 +78,16 @@ impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> ApiError {
         match e {
             StoreError::Model(m) => m.into(),
+            // The node serves its last snapshot; the SDKs retry ServiceUnavailable.
+            StoreError::Unavailable(why) => ApiError::new(
+                "ServiceUnavailable",
+                format!("the change was not made: {why}"),
+            ),
+            StoreError::Conflict { .. } => ApiError::new(
+                "ServiceUnavailable",
+                "other nodes kept changing the state while this change was being made; nothing \
+                 was changed; retry",
+            ),
             other => {
                 tracing::error!(error = %other, "store failure");
                 ApiError::new(

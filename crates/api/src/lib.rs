@@ -31,6 +31,7 @@ use http::{header, HeaderValue, Method, Request, Response, StatusCode};
 use http_body_util::combinators::BoxBody;
 use http_body_util::{BodyExt, Full, Limited};
 
+pub use elb::fleet::{node_record, NodeIdentity};
 pub use error::ApiError;
 pub use params::Params;
 pub use server::{serve_api, ApiLimits};
@@ -63,6 +64,8 @@ pub struct Api {
     pub series: Arc<fulcrum_telemetry::series::Series>,
     /// The access logs' recent lines and live tails (`GetAccessLogTail`).
     pub access_logs: Arc<Tails>,
+    /// Who this node is in its fleet (`DescribeFleet`).
+    pub node: NodeIdentity,
 }
 
 /// Keeps API calls out of a node that is handing over to a new process, so that no write lands

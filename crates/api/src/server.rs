@@ -134,6 +134,21 @@ fn healthz(ctx: &Api) -> Response<ApiBody> {
         return text(StatusCode::SERVICE_UNAVAILABLE, lines);
     }
     let revision = ctx.data_plane.applied_revision();
+    // Degraded, not down: the node serves what it has, so load-balancer health checks (which
+    // look at the status) keep it in rotation; the body says why for people and scripts.
+    if let fulcrum_store::StoreHealth::Degraded { reason, since } = ctx.store.health() {
+        let secs = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs())
+            .saturating_sub(since);
+        return text(
+            StatusCode::OK,
+            format!(
+                "degraded revision {revision}: the store has been unreachable for {secs}s \
+                 ({reason}); serving the last snapshot, changes are refused\n"
+            ),
+        );
+    }
     text(StatusCode::OK, format!("ok revision {revision}\n"))
 }
 

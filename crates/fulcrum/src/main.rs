@@ -47,7 +47,7 @@ enum LogFormat {
 #[derive(Subcommand)]
 enum Command {
     /// Run the load balancer: listeners, health checks and the control API.
-    Serve(serve::ServeArgs),
+    Serve(Box<serve::ServeArgs>),
     /// Server certificates for HTTPS and SSL listeners: upload, list, show, delete.
     Cert(cmd::cert::CertArgs),
     /// Load balancers: create, describe, delete, health check, instances and their health.
@@ -56,6 +56,8 @@ enum Command {
     Instance(cmd::instance::InstanceArgs),
     /// Access keys that sign API calls: create, list, delete.
     Key(cmd::key::KeyArgs),
+    /// The nodes of a fleet sharing one state through etcd: status.
+    Fleet(cmd::fleet::FleetArgs),
 }
 
 fn init_logging(format: LogFormat, level: Option<&str>) -> anyhow::Result<()> {
@@ -102,11 +104,12 @@ fn main() -> ExitCode {
         return ExitCode::FAILURE;
     }
     let result = match cli.command {
-        Command::Serve(args) => serve::run(args),
+        Command::Serve(args) => serve::run(*args),
         Command::Cert(args) => cmd::cert::run(args),
         Command::Lb(args) => cmd::lb::run(args),
         Command::Instance(args) => cmd::instance::run(args),
         Command::Key(args) => cmd::key::run(args),
+        Command::Fleet(args) => cmd::fleet::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

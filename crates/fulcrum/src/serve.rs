@@ -23,12 +23,20 @@ use tokio::signal::unix::{signal, SignalKind};
 use crate::upgrade::{self, Answer};
 
 mod access_logs;
+mod fleet;
+mod store_args;
+
+pub use store_args::StoreArgs;
 
 #[derive(Args, Debug)]
 pub struct ServeArgs {
-    /// Where the state (SQLite) and the master key live.
+    /// Where the state (SQLite, or the local copy of a fleet's etcd) and the master key live.
     #[arg(long, default_value = "./fulcrum-data", env = "FULCRUM_DATA_DIR")]
     pub data_dir: PathBuf,
+    #[command(flatten)]
+    pub store: StoreArgs,
+    #[command(flatten)]
+    pub fleet: fleet::FleetArgs,
     /// Address of the control API, the console and /healthz.
     #[arg(long, default_value = "127.0.0.1:9900")]
     pub api: SocketAddr,
@@ -220,10 +228,8 @@ async fn serve(args: ServeArgs, open_files: u64) -> anyhow::Result<()> {
         );
     }
 
-    let store = Arc::new(
-        Store::open(&args.data_dir)
-            .with_context(|| format!("cannot open the store in {}", args.data_dir.display()))?,
-    );
+    let node = args.fleet.identity(&args.data_dir, args.api, &args.bind)?;
+    let store = Arc::new(open_store(&args).await?);
     let api_tls = crate::api_tls::configure(
         args.api,
         args.api_tls,
@@ -298,7 +304,9 @@ async fn serve(args: ServeArgs, open_files: u64) -> anyhow::Result<()> {
         pause: Pause::default(),
         series,
         access_logs: Arc::clone(&access_logs.tails),
+        node,
     });
+    let fleet = fleet::start(Arc::clone(&api)).map(AbortOnDrop);
     let mut api = ApiServer {
         listener: Arc::new(api_listener(args.api, inherited_api).await?),
         ctx: api,
@@ -392,6 +400,10 @@ async fn serve(args: ServeArgs, open_files: u64) -> anyhow::Result<()> {
     // The socket file goes unless a new process has put its own in its place.
     drop(control);
     api.stop().await;
+    // Out of the fleet's view now rather than when the lease expires.
+    drop(fleet);
+    let leaving = Arc::clone(&store);
+    let _ = tokio::task::spawn_blocking(move || leaving.leave_fleet()).await;
     follower.abort();
     let left = data_plane
         .shutdown(Duration::from_secs(args.drain_timeout))
@@ -409,6 +421,14 @@ async fn serve(args: ServeArgs, open_files: u64) -> anyhow::Result<()> {
         tracing::info!("drained; bye");
     }
     Ok(())
+}
+
+/// Opens the store off the runtime's threads: etcd may take seconds to answer, or not at all.
+async fn open_store(args: &ServeArgs) -> anyhow::Result<Store> {
+    let (store, dir) = (args.store.clone(), args.data_dir.clone());
+    tokio::task::spawn_blocking(move || store.open(&dir))
+        .await
+        .context("opening the store")?
 }
 
 /// The one-minute series behind CloudWatch's API, in `DIR/metrics.db`. A file that cannot be

@@ -414,6 +414,15 @@ impl HealthChecks {
     pub(crate) fn health(&self, key: &HealthKey) -> Option<Arc<InstanceHealth>> {
         self.checkers.get(key).map(|c| Arc::clone(&c.health))
     }
+
+    /// Every instance whose health is known, with it.
+    pub(crate) fn known(&self) -> Vec<(HealthKey, HealthStatus)> {
+        self.checkers
+            .iter()
+            .filter(|(_, c)| c.health.is_known())
+            .map(|(key, c)| (key.clone(), c.health.status()))
+            .collect()
+    }
 }
 
 /// Checks spread their first probes over this much time (or the interval, when shorter), so

@@ -383,6 +383,12 @@ impl DataPlane {
             .map(|h| h.status())
     }
 
+    /// Every checked instance whose health is known, with it: what this node tells the other
+    /// nodes of a fleet.
+    pub fn health_view(&self) -> Vec<((LbName, InstanceId), HealthStatus)> {
+        self.lock().health.known()
+    }
+
     /// Listening sockets handed over by the process this one replaces (see `fulcrum serve`'s
     /// upgrade): the first apply listens on them instead of binding. Call before `follow`.
     pub fn inherit(&self, sockets: Vec<std::net::TcpListener>) {

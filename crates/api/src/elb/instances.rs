@@ -112,6 +112,7 @@ pub(crate) fn describe_health(call: &Call<'_>) -> Result<Xml, ApiError> {
             call.api
                 .data_plane
                 .instance_health(&lb.name, id)
+                .map(|own| super::fleet::fleet_health(call.api, &lb.name, id, own))
                 .unwrap_or_else(|| match snapshot.state.instance_address(id) {
                     Some(_) => HealthStatus::registering(),
                     None => HealthStatus::unknown(

@@ -21,7 +21,7 @@ pub(crate) fn put(call: &Call<'_>) -> Result<Xml, ApiError> {
     let address: IpAddr = text.parse().map_err(|_| {
         ApiError::validation(format!("Address '{text}' is not an IPv4 or IPv6 address"))
     })?;
-    update(call, |s| s.put_inventory(id.clone(), address.clone()))?;
+    update(call, |s| s.put_inventory(id.clone(), address))?;
     Ok(done(answer("PutInventoryInstance"), "PutInventoryInstance"))
 }
 

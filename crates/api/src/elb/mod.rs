@@ -3,6 +3,7 @@
 
 mod attributes;
 mod describe;
+pub(crate) mod fleet;
 mod instances;
 mod inventory;
 mod listener_certificates;
@@ -68,6 +69,7 @@ pub(crate) fn dispatch(call: &Call<'_>, action: &str) -> Result<String, ApiError
         "AddListenerCertificates" => listener_certificates::add(call),
         "RemoveListenerCertificates" => listener_certificates::remove(call),
         "DescribeListenerCertificates" => listener_certificates::describe(call),
+        "DescribeFleet" => fleet::describe(call),
         _ => Err(ApiError::new(
             "InvalidAction",
             format!("Could not find operation {action} for version {VERSION}"),

@@ -2,6 +2,7 @@
 //! its arguments into API calls and prints the result as text or JSON.
 
 pub mod cert;
+pub mod fleet;
 pub mod instance;
 pub mod key;
 pub mod lb;

@@ -1,0 +1,199 @@
+//! The fleet as the API shows it: fulcrum's `DescribeFleet` (every live node, what it has
+//! applied, how it sees each instance, the addresses for DNS round robin), and the rule by which
+//! `DescribeInstanceHealth` answers for the fleet rather than for one node.
+
+use std::collections::BTreeMap;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use fulcrum_model::{InstanceId, LbName};
+use fulcrum_proxy::{HealthState, HealthStatus};
+use fulcrum_store::{InstanceView, NodeRecord, NodeView, StoreHealth};
+
+use super::{answer, done};
+use crate::error::ApiError;
+use crate::time::iso8601;
+use crate::xml::Xml;
+use crate::{Api, Call};
+
+/// Who this node is in a fleet.
+#[derive(Debug, Clone)]
+pub struct NodeIdentity {
+    /// Stable across restarts (kept in the data dir).
+    pub id: String,
+    /// Where its API answers.
+    pub api: String,
+    /// Where clients reach its listeners.
+    pub addresses: Vec<String>,
+    pub version: String,
+    /// Seconds since the Unix epoch.
+    pub started: u64,
+}
+
+/// This node's record as it is now: what it has applied and how its checks see every instance.
+/// `heartbeat` and `view` are filled in by the store when it writes the record.
+pub fn node_record(api: &Api) -> NodeRecord {
+    let mut health: BTreeMap<String, BTreeMap<String, InstanceView>> = BTreeMap::new();
+    for ((lb, instance), status) in api.data_plane.health_view() {
+        health
+            .entry(lb.as_str().to_owned())
+            .or_default()
+            .insert(instance.to_string(), view_of(&status));
+    }
+    NodeRecord {
+        id: api.node.id.clone(),
+        api: api.node.api.clone(),
+        addresses: api.node.addresses.clone(),
+        version: api.node.version.clone(),
+        applied_revision: api.data_plane.applied_revision(),
+        view: match api.store.health() {
+            StoreHealth::Ok => NodeView::Ok,
+            StoreHealth::Degraded { reason, .. } => NodeView::Degraded { reason },
+        },
+        heartbeat: now(),
+        started: api.node.started,
+        vip: None,
+        health,
+    }
+}
+
+fn view_of(status: &HealthStatus) -> InstanceView {
+    let in_service = status.state == HealthState::InService;
+    InstanceView {
+        in_service,
+        reason: (!in_service).then(|| status.reason_code.to_owned()),
+        description: (!in_service).then(|| status.description.clone()),
+    }
+}
+
+fn now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+/// The live nodes: this one as it is now, the others as their records say.
+fn nodes(api: &Api) -> Vec<NodeRecord> {
+    let mine = node_record(api);
+    let mut nodes: Vec<NodeRecord> = api
+        .store
+        .fleet()
+        .into_iter()
+        .filter(|n| n.id != mine.id)
+        .collect();
+    nodes.push(mine);
+    nodes.sort_by(|a, b| a.id.cmp(&b.id));
+    nodes
+}
+
+/// The fleet's verdict on an instance this node checks and sees as `own`.
+///
+/// The rule: an instance is InService when more than half of the live nodes that check it see
+/// it InService; on a tie, this node's own checks decide. A node that cannot reach the instance
+/// (a partition between one balancer and the instances) thus does not take it out of service
+/// for the others, and one that alone still reaches it does not keep it in.
+pub(crate) fn fleet_health(
+    api: &Api,
+    lb: &LbName,
+    instance: &InstanceId,
+    own: HealthStatus,
+) -> HealthStatus {
+    if !api.store.is_shared() || own.state == HealthState::Unknown {
+        return own;
+    }
+    let own_in = own.state == HealthState::InService;
+    let (mut voters, mut in_service) = (1usize, usize::from(own_in));
+    let id = instance.to_string();
+    for node in api.store.fleet() {
+        if node.id == api.node.id {
+            continue;
+        }
+        if let Some(view) = node.health.get(lb.as_str()).and_then(|m| m.get(&id)) {
+            voters += 1;
+            in_service += usize::from(view.in_service);
+        }
+    }
+    let fleet_in = match (in_service * 2).cmp(&voters) {
+        std::cmp::Ordering::Greater => true,
+        std::cmp::Ordering::Less => false,
+        std::cmp::Ordering::Equal => own_in,
+    };
+    match (fleet_in, own_in) {
+        (true, true) | (false, false) => own,
+        (true, false) => HealthStatus {
+            state: HealthState::InService,
+            reason_code: "N/A",
+            description: "N/A".into(),
+        },
+        (false, true) => HealthStatus {
+            state: HealthState::OutOfService,
+            reason_code: "Instance",
+            description: format!(
+                "Instance has failed at least the UnhealthyThreshold number of health checks \
+                 consecutively, as seen from {} of {voters} balancer nodes.",
+                voters - in_service
+            ),
+        },
+    }
+}
+
+/// `DescribeFleet`: fulcrum's own action (the ELB API has no fleet).
+pub(crate) fn describe(call: &Call<'_>) -> Result<Xml, ApiError> {
+    let api = call.api;
+    let nodes = nodes(api);
+    let latest = nodes
+        .iter()
+        .map(|n| n.applied_revision)
+        .chain([api.store.snapshot().revision])
+        .max()
+        .unwrap_or(0);
+    let mut x = answer("DescribeFleet");
+    x.text("Store", api.store.describe());
+    match api.store.health() {
+        StoreHealth::Ok => x.text("StoreHealth", "ok"),
+        StoreHealth::Degraded { reason, since } => x
+            .text("StoreHealth", "degraded")
+            .text("StoreHealthReason", reason)
+            .text("StoreDegradedSince", iso8601(since)),
+    };
+    x.text("LatestRevision", latest);
+    x.list("Nodes", &nodes, |x, n| {
+        x.text("NodeId", &n.id)
+            .text("ApiAddress", &n.api)
+            .strings("Addresses", &n.addresses)
+            .text("Version", &n.version)
+            .text("AppliedRevision", n.applied_revision)
+            .text("Converged", n.applied_revision == latest)
+            .text("Self", n.id == api.node.id);
+        match &n.view {
+            NodeView::Ok => x.text("View", "ok"),
+            NodeView::Degraded { reason } => x.text("View", "degraded").text("ViewReason", reason),
+        };
+        x.text("LastHeartbeat", iso8601(n.heartbeat))
+            .text("Started", iso8601(n.started))
+            .opt_text("FloatingAddress", n.vip.as_ref());
+        let views: Vec<(&String, &String, &InstanceView)> = n
+            .health
+            .iter()
+            .flat_map(|(lb, m)| m.iter().map(move |(i, v)| (lb, i, v)))
+            .collect();
+        x.list("InstanceHealth", &views, |x, (lb, instance, view)| {
+            x.text("LoadBalancerName", lb)
+                .text("InstanceId", instance)
+                .text(
+                    "State",
+                    if view.in_service {
+                        "InService"
+                    } else {
+                        "OutOfService"
+                    },
+                )
+                .text("ReasonCode", view.reason.as_deref().unwrap_or("N/A"))
+                .text("Description", view.description.as_deref().unwrap_or("N/A"));
+        });
+    });
+    let mut dns: Vec<&String> = nodes.iter().flat_map(|n| &n.addresses).collect();
+    dns.sort();
+    dns.dedup();
+    x.strings("DnsAddresses", dns);
+    Ok(done(x, "DescribeFleet"))
+}
