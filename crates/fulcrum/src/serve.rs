@@ -25,6 +25,7 @@ use crate::upgrade::{self, Answer};
 mod access_logs;
 mod fleet;
 mod store_args;
+mod vip;
 
 pub use store_args::StoreArgs;
 
@@ -37,6 +38,8 @@ pub struct ServeArgs {
     pub store: StoreArgs,
     #[command(flatten)]
     pub fleet: fleet::FleetArgs,
+    #[command(flatten)]
+    pub vip: vip::VipArgs,
     /// Address of the control API, the console and /healthz.
     #[arg(long, default_value = "127.0.0.1:9900")]
     pub api: SocketAddr,
@@ -361,6 +364,13 @@ async fn serve(args: ServeArgs, open_files: u64) -> anyhow::Result<()> {
         crate::notify::notify("READY=1");
     }
     tracing::info!(api = %args.api, bind = ?args.bind, "fulcrum is serving");
+    // Once the listeners are open: a node holds the floating address only when it can serve.
+    let vip = vip::Vip::start(
+        &args.vip,
+        &store,
+        &api.ctx.node.id,
+        Arc::clone(&api.ctx.node.floating),
+    )?;
 
     // The demo's instances run until this is dropped, at the end.
     let mut _demo = None;
@@ -396,6 +406,10 @@ async fn serve(args: ServeArgs, open_files: u64) -> anyhow::Result<()> {
                 }
             },
         }
+    }
+    // The floating address goes first: another node takes it while this one drains.
+    if let Some(vip) = vip {
+        vip.stop().await;
     }
     // The socket file goes unless a new process has put its own in its place.
     drop(control);

@@ -28,7 +28,7 @@ use tokio::sync::watch;
 
 pub use access_keys::{AccessKeyInfo, KeyScope, Revocation};
 pub use error::StoreError;
-pub use etcd::{EtcdConfig, CACHE_FILE, DEFAULT_PREFIX};
+pub use etcd::{Campaign, EtcdConfig, Leadership, CACHE_FILE, DEFAULT_PREFIX};
 pub use fleet::{InstanceView, NodeRecord, NodeView};
 pub use master_key::{MasterKey, MASTER_KEY_ENV, MASTER_KEY_FILE};
 pub use node_secrets::{API_CA_KEY, STICKINESS_KEY, STICKINESS_KEY_LEN};
@@ -310,6 +310,15 @@ impl Store {
     pub fn register_node(&self, record: NodeRecord) {
         if let Backend::Etcd(etcd) = &self.backend {
             etcd.register(record);
+        }
+    }
+
+    /// Runs for `role` (the floating address, say) as `holder` through etcd leases: at most one
+    /// node of the fleet holds a role at a time. `None` on SQLite: one node has no one to elect.
+    pub fn campaign(&self, role: &str, holder: &str) -> Option<Campaign> {
+        match &self.backend {
+            Backend::Sqlite(_) => None,
+            Backend::Etcd(etcd) => Some(etcd.campaign(role, holder)),
         }
     }
 

@@ -27,6 +27,8 @@ pub struct NodeIdentity {
     pub version: String,
     /// Seconds since the Unix epoch.
     pub started: u64,
+    /// The floating address this node holds now, if any (`ADDR/PREFIX`).
+    pub floating: std::sync::Arc<std::sync::Mutex<Option<String>>>,
 }
 
 /// This node's record as it is now: what it has applied and how its checks see every instance.
@@ -51,7 +53,12 @@ pub fn node_record(api: &Api) -> NodeRecord {
         },
         heartbeat: now(),
         started: api.node.started,
-        vip: None,
+        vip: api
+            .node
+            .floating
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone(),
         health,
     }
 }

@@ -57,6 +57,7 @@ impl FleetArgs {
             started: SystemTime::now()
                 .duration_since(UNIX_EPOCH)
                 .map_or(0, |d| d.as_secs()),
+            floating: Arc::default(),
         })
     }
 }

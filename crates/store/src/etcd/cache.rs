@@ -1,6 +1,6 @@
 //! `DIR/etcd-cache.json`: the last copy of the fleet's keys this node read, so that a node that
 //! starts while etcd is down serves what it served before. Secrets stay sealed in it exactly as
-//! they are in etcd; the nodes' records are left out (they are only true while leases live).
+//! they are in etcd; the nodes' records and roles are left out (they are only true while leases live).
 
 use std::collections::BTreeMap;
 use std::fs::{self, OpenOptions};
@@ -10,7 +10,7 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
-use super::mirror::{Entry, Mirror, NODES};
+use super::mirror::{is_leased, Entry, Mirror};
 use crate::error::StoreError;
 
 #[derive(Serialize, Deserialize)]
@@ -37,7 +37,7 @@ pub(crate) fn save(path: &Path, prefix: &str, mirror: &Mirror) -> Result<(), Sto
         entries: mirror
             .entries
             .iter()
-            .filter(|(name, _)| !name.starts_with(NODES))
+            .filter(|(name, _)| !is_leased(name))
             .map(|(name, e)| {
                 (
                     name.clone(),

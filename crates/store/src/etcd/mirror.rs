@@ -17,6 +17,14 @@ pub(crate) const ACCESS_KEYS: &str = "access-keys/";
 pub(crate) const SECRETS: &str = "secrets/";
 pub(crate) const KEY_CHECK: &str = "key-check";
 pub(crate) const NODES: &str = "nodes/";
+/// Roles held under a lease (the floating address): `roles/NAME`.
+pub(crate) const ROLES: &str = "roles/";
+
+/// Whether `name` is only true while a lease lives (a node's record, a role's holder): not
+/// configuration, not worth a snapshot or a place in the local copy.
+pub(crate) fn is_leased(name: &str) -> bool {
+    name.starts_with(NODES) || name.starts_with(ROLES)
+}
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Entry {
@@ -40,7 +48,7 @@ pub(crate) struct Touched {
 
 impl Touched {
     fn name(&mut self, name: &str) {
-        if name.starts_with(NODES) {
+        if is_leased(name) {
             self.nodes = true;
         } else {
             self.config = true;

@@ -1,8 +1,9 @@
 //! The fleet's store in etcd. Every key lives under one prefix (so two fleets can share an
 //! etcd): `state` (the configuration's JSON, without keys; its revision is etcd's mod_revision
 //! of this key), `keys/ID` (each certificate's private key, sealed), `access-keys/ID` (sealed
-//! secrets), `secrets/NAME` (node secrets, sealed), `key-check` (the master key's check value)
-//! and `nodes/ID` (each live node's record, under its lease).
+//! secrets), `secrets/NAME` (node secrets, sealed), `key-check` (the master key's check value),
+//! `nodes/ID` (each live node's record, under its lease) and `roles/NAME` (the holder of a role
+//! such as the floating address, under the holder's lease).
 //!
 //! Reads never go to etcd: a watch keeps a copy of the prefix in the node (`mirror.rs`), resumed
 //! from the last revision it saw after etcd comes back and read again in full when that
@@ -11,8 +12,11 @@
 //! called from any thread, as the SQLite store's are.
 
 mod cache;
+mod election;
 mod follow;
 mod mirror;
+
+pub use election::{Campaign, Leadership};
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -815,6 +819,16 @@ impl Etcd {
     /// Keeps `record` in etcd under this node's lease (replacing what it kept before).
     pub(crate) fn register(&self, record: NodeRecord) {
         self.ctx.node.send_replace(Some(record));
+    }
+
+    /// Runs for `role` (kept under `roles/`) as `holder`, in the background.
+    pub(crate) fn campaign(&self, role: &str, holder: &str) -> Campaign {
+        election::start(
+            self.ctx.clone(),
+            self.handle(),
+            &format!("{}{role}", mirror::ROLES),
+            holder,
+        )
     }
 
     /// Leaves the fleet: the node's record goes at once (its lease is revoked), rather than
