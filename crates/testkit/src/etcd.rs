@@ -3,7 +3,7 @@
 //! ports) by its process id.
 
 use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -24,11 +24,11 @@ fn etcd_bin() -> PathBuf {
     std::env::var_os("ETCD_BIN").map_or_else(|| PathBuf::from("etcd"), PathBuf::from)
 }
 
-fn free_port() -> SocketAddr {
+fn free_port(ip: IpAddr) -> SocketAddr {
     // Bound and released: etcd cannot be told to pick a port and say which.
-    TcpListener::bind("127.0.0.1:0")
+    TcpListener::bind(SocketAddr::new(ip, 0))
         .and_then(|l| l.local_addr())
-        .expect("a free loopback port")
+        .expect("a free port")
 }
 
 impl Etcd {
@@ -39,11 +39,17 @@ impl Etcd {
 
     /// Starts a fresh member with extra command-line flags (`--auth-token-ttl=2`, ...).
     pub fn start_with(extra: &[&str]) -> Etcd {
+        Etcd::start_on(IpAddr::V4(Ipv4Addr::LOCALHOST), extra)
+    }
+
+    /// Starts a fresh member that listens on `ip` (an address of a test network the test
+    /// made itself; loopback otherwise).
+    pub fn start_on(ip: IpAddr, extra: &[&str]) -> Etcd {
         let mut etcd = Etcd {
             child: None,
             dir: tempfile::tempdir().expect("a temporary directory for etcd"),
-            client: free_port(),
-            peer: free_port(),
+            client: free_port(ip),
+            peer: free_port(IpAddr::V4(Ipv4Addr::LOCALHOST)),
             extra: extra.iter().map(|s| s.to_string()).collect(),
         };
         etcd.resume();

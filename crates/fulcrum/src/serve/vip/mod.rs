@@ -199,6 +199,14 @@ async fn hold(
 ) {
     let mut until: Option<Instant> = None;
     let set_held = |v: Option<String>| *held.lock().unwrap_or_else(|p| p.into_inner()) = v;
+    // An address left on the interface by a run that was killed would answer for the fleet
+    // while another node holds it: it goes before this node runs.
+    if ip(&["addr", "del", &floating.cidr(), "dev", &floating.interface])
+        .await
+        .is_ok()
+    {
+        tracing::warn!(event = "vip_released", address = %floating.cidr(), "removed the floating address an earlier run left on the interface");
+    }
     loop {
         let expiry = async {
             match until {

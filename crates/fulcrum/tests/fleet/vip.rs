@@ -1,0 +1,380 @@
+//! The floating address, on a network the test builds itself: network namespaces on one bridge
+//! (three nodes, a client, and this process's namespace for etcd and the instance), joined by
+//! veth pairs. The address moves when its holder dies (its process killed and its link cut, as a
+//! machine that goes away) and when it is drained (SIGTERM); the client's neighbour cache follows
+//! through the new holder's announcement. Needs root (CI runs as root); skipped with a message
+//! otherwise.
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use fulcrum_store::{MasterKey, Store};
+use fulcrum_testkit::{http_get, Backend, Etcd};
+
+use super::MASTER_KEY;
+
+/// Runs `ip ARGS`, panicking with its error output.
+fn ip(args: &[&str]) {
+    let out = Command::new("ip").args(args).output().expect("run ip");
+    assert!(
+        out.status.success(),
+        "ip {}: {}",
+        args.join(" "),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+fn ip_output(args: &[&str]) -> String {
+    let out = Command::new("ip").args(args).output().expect("run ip");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// The test network: every namespace and the root side of the link, removed on drop.
+struct Net {
+    tag: String,
+    subnet: u8,
+    namespaces: Vec<String>,
+}
+
+impl Net {
+    /// `None` when this process may not make namespaces (not root).
+    fn build(nodes: usize) -> Option<Net> {
+        let tag = format!("{}", std::process::id() % 100_000);
+        let probe = format!("fl-probe-{tag}");
+        let can = Command::new("ip")
+            .args(["netns", "add", &probe])
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        if !can {
+            return None;
+        }
+        ip(&["netns", "del", &probe]);
+        let mut net = Net {
+            subnet: 20 + (std::process::id() % 200) as u8,
+            tag,
+            namespaces: Vec::new(),
+        };
+        let lan = net.ns("lan");
+        ip(&["netns", "add", &lan]);
+        net.namespaces.push(lan.clone());
+        ip(&["-n", &lan, "link", "add", "br0", "type", "bridge"]);
+        ip(&["-n", &lan, "link", "set", "br0", "up"]);
+        // This process's side: etcd and the instance listen here.
+        let root = format!("flr{}", net.tag);
+        ip(&["link", "add", &root, "type", "veth", "peer", "name", &format!("{root}b")]);
+        ip(&["link", "set", &format!("{root}b"), "netns", &lan]);
+        ip(&["-n", &lan, "link", "set", &format!("{root}b"), "master", "br0", "up"]);
+        ip(&["addr", "add", &format!("{}/24", net.host(1)), "dev", &root]);
+        ip(&["link", "set", &root, "up"]);
+        for i in 0..nodes {
+            net.host_ns(&format!("n{i}"), 10 + i as u8);
+        }
+        net.host_ns("client", 100);
+        Some(net)
+    }
+
+    fn ns(&self, name: &str) -> String {
+        format!("fl-{name}-{}", self.tag)
+    }
+
+    fn host(&self, n: u8) -> Ipv4Addr {
+        Ipv4Addr::new(10, 200, self.subnet, n)
+    }
+
+    fn vip(&self) -> Ipv4Addr {
+        self.host(200)
+    }
+
+    /// A namespace `name` with `eth0` on the bridge at `.n`.
+    fn host_ns(&mut self, name: &str, n: u8) {
+        let ns = self.ns(name);
+        let lan = self.ns("lan");
+        ip(&["netns", "add", &ns]);
+        self.namespaces.push(ns.clone());
+        let link = format!("fl{name}{}", self.tag);
+        ip(&["link", "add", &link, "type", "veth", "peer", "name", &format!("{link}b")]);
+        ip(&["link", "set", &link, "netns", &ns]);
+        ip(&["-n", &ns, "link", "set", &link, "name", "eth0"]);
+        ip(&["link", "set", &format!("{link}b"), "netns", &lan]);
+        ip(&["-n", &lan, "link", "set", &format!("{link}b"), "master", "br0", "up"]);
+        ip(&["-n", &ns, "addr", "add", &format!("{}/24", self.host(n)), "dev", "eth0"]);
+        ip(&["-n", &ns, "link", "set", "eth0", "up"]);
+        ip(&["-n", &ns, "link", "set", "lo", "up"]);
+    }
+
+    fn holds_vip(&self, node: usize) -> bool {
+        ip_output(&["-n", &self.ns(&format!("n{node}")), "addr", "show", "dev", "eth0"])
+            .contains(&format!("{}/", self.vip()))
+    }
+
+    fn mac(&self, name: &str) -> String {
+        let out = ip_output(&["-n", &self.ns(name), "link", "show", "dev", "eth0"]);
+        out.split_whitespace()
+            .skip_while(|w| *w != "link/ether")
+            .nth(1)
+            .expect("a MAC address")
+            .to_owned()
+    }
+
+    /// The client's neighbour entry for the floating address.
+    fn client_neighbour(&self) -> String {
+        ip_output(&["-n", &self.ns("client"), "neigh", "show", &self.vip().to_string()])
+    }
+}
+
+impl Drop for Net {
+    fn drop(&mut self) {
+        for ns in self.namespaces.iter().rev() {
+            let _ = Command::new("ip").args(["netns", "del", ns]).status();
+        }
+        let _ = Command::new("ip")
+            .args(["link", "del", &format!("flr{}", self.tag)])
+            .stderr(Stdio::null())
+            .status();
+    }
+}
+
+/// Runs `f` on a thread of its own inside network namespace `ns` (sockets made there belong to
+/// it), on a runtime of its own.
+fn within<T: Send + 'static, F>(ns: &str, f: impl FnOnce() -> F + Send + 'static) -> T
+where
+    F: std::future::Future<Output = T>,
+{
+    let path = PathBuf::from("/var/run/netns").join(ns);
+    std::thread::spawn(move || {
+        let file = std::fs::File::open(&path).expect("the namespace's file");
+        use std::os::fd::AsRawFd;
+        // setns(2) on this thread only: no safe wrapper in the crates this test has.
+        #[allow(unsafe_code)]
+        let rc = unsafe { libc::setns(file.as_raw_fd(), libc::CLONE_NEWNET) };
+        assert_eq!(rc, 0, "setns: {}", std::io::Error::last_os_error());
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+            .block_on(f())
+    })
+    .join()
+    .expect("the thread in the namespace")
+}
+
+/// GET / through `addr` from the client's namespace, with a short bound: true on a 200.
+fn client_gets(net: &Net, addr: SocketAddr) -> bool {
+    within(&net.ns("client"), move || async move {
+        // Short: an attempt that went to a dead holder must not hide the moment it moved.
+        tokio::time::timeout(Duration::from_millis(250), http_get(addr, "/", &[]))
+            .await
+            .is_ok_and(|r| r.is_ok_and(|r| r.status == 200))
+    })
+}
+
+/// A node running in its namespace; killed on drop.
+struct NodeProc {
+    child: Option<Child>,
+}
+
+impl NodeProc {
+    fn spawn(net: &Net, i: usize, etcd: &Etcd, dir: &Path) -> NodeProc {
+        let log = std::fs::File::create(dir.join("serve.log")).unwrap();
+        let child = Command::new("ip")
+            .args(["netns", "exec", &net.ns(&format!("n{i}"))])
+            .arg(env!("CARGO_BIN_EXE_fulcrum"))
+            .args(["serve", "--data-dir"])
+            .arg(dir)
+            .args([
+                "--api",
+                "127.0.0.1:9900",
+                "--bind",
+                "0.0.0.0",
+                "--health-check-time-scale",
+                "10",
+                "--workers",
+                "2",
+                "--store",
+                &etcd.url(),
+                "--vip",
+                &format!("{}/24", net.vip()),
+                "--vip-interface",
+                "eth0",
+                "--log-level",
+                "info",
+            ])
+            .env("FULCRUM_MASTER_KEY", MASTER_KEY)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("spawn a node in its namespace");
+        NodeProc { child: Some(child) }
+    }
+
+    fn signal(&self, signal: i32) {
+        let pid = self.child.as_ref().expect("running").id();
+        #[allow(unsafe_code)]
+        // SAFETY: kill(2) on a child this test started and has not reaped.
+        unsafe {
+            libc::kill(pid as i32, signal);
+        }
+    }
+
+    fn wait(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.wait();
+        }
+    }
+}
+
+impl Drop for NodeProc {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+/// Polls `f` every 20 ms for at most `limit`; the time it took.
+fn until(what: &str, limit: Duration, mut f: impl FnMut() -> bool) -> Duration {
+    let start = Instant::now();
+    while !f() {
+        assert!(start.elapsed() < limit, "timed out after {limit:?} waiting for {what}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    start.elapsed()
+}
+
+fn holders(net: &Net, alive: &[usize]) -> Vec<usize> {
+    alive.iter().copied().filter(|&i| net.holds_vip(i)).collect()
+}
+
+#[test]
+fn the_floating_address_moves_when_its_holder_dies_and_when_it_drains() {
+    let Some(net) = Net::build(3) else {
+        eprintln!(
+            "skipped: making network namespaces needs root (CAP_SYS_ADMIN and CAP_NET_ADMIN); \
+             CI runs this as root"
+        );
+        return;
+    };
+    let etcd = Etcd::start_on(IpAddr::V4(net.host(1)), &[]);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let backend = runtime
+        .block_on(Backend::start_on(
+            "i-0",
+            SocketAddr::new(IpAddr::V4(net.host(1)), 0),
+        ))
+        .unwrap();
+    // The state, written before the nodes start: a load balancer on port 80 of every node.
+    let seed_dir = tempfile::tempdir().unwrap();
+    {
+        let mut config = fulcrum_store::EtcdConfig::from_url(&etcd.url()).unwrap();
+        config.prefix = fulcrum_store::DEFAULT_PREFIX.to_owned();
+        let store = Store::open_etcd_with_key(
+            seed_dir.path(),
+            config,
+            MasterKey::from_hex(MASTER_KEY).unwrap(),
+        )
+        .unwrap();
+        store
+            .update(|s| super::common::add_http_lb(s, "web", 80, backend.addr()))
+            .unwrap();
+    }
+    let dirs: Vec<_> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
+    let mut nodes: Vec<NodeProc> = (0..3)
+        .map(|i| NodeProc::spawn(&net, i, &etcd, dirs[i].path()))
+        .collect();
+    let logs = |dirs: &[tempfile::TempDir]| -> String {
+        dirs.iter()
+            .map(|d| std::fs::read_to_string(d.path().join("serve.log")).unwrap_or_default())
+            .collect::<Vec<_>>()
+            .join("\n----\n")
+    };
+    let vip = SocketAddr::new(IpAddr::V4(net.vip()), 80);
+
+    let waited = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        until("the floating address to serve", Duration::from_secs(60), || {
+            client_gets(&net, vip)
+        })
+    }));
+    if waited.is_err() {
+        panic!("the floating address never served; node logs:\n{}", logs(&dirs));
+    }
+    // FULCRUM_VIP_ROUNDS=N (bench/vip) repeats the kill and the drain N times and prints each.
+    let rounds: usize = std::env::var("FULCRUM_VIP_ROUNDS")
+        .ok()
+        .and_then(|r| r.parse().ok())
+        .unwrap_or(1);
+    let (mut kills, mut drains) = (Vec::new(), Vec::new());
+    for round in 0..rounds {
+        let all = [0, 1, 2];
+        let first = holders(&net, &all);
+        assert_eq!(first.len(), 1, "one holder, not {first:?}");
+        let first = first[0];
+        assert!(
+            net.client_neighbour().contains(&net.mac(&format!("n{first}"))),
+            "{}",
+            net.client_neighbour()
+        );
+
+        // The holder dies: its process killed, its link cut (a machine that went away).
+        nodes[first].signal(libc::SIGKILL);
+        nodes[first].wait();
+        let first_ns = net.ns(&format!("n{first}"));
+        ip(&["-n", &first_ns, "link", "set", "eth0", "down"]);
+        let moved = until("the address to move after a kill", Duration::from_secs(15), || {
+            client_gets(&net, vip)
+        });
+        let alive: Vec<usize> = all.iter().copied().filter(|&i| i != first).collect();
+        let second = holders(&net, &alive);
+        assert_eq!(second.len(), 1, "one holder, not {second:?}");
+        let second = second[0];
+        // The client reached the new holder through its announcement, not a cache timeout.
+        assert!(
+            net.client_neighbour().contains(&net.mac(&format!("n{second}"))),
+            "the client's cache still points elsewhere: {}",
+            net.client_neighbour()
+        );
+        eprintln!("round {round}: after a kill, the floating address served again in {moved:?}");
+        kills.push(moved);
+        // The dead machine comes back with the address still on its interface: the node drops
+        // it as it starts, before it runs for it.
+        ip(&["-n", &first_ns, "link", "set", "eth0", "up"]);
+        nodes[first] = NodeProc::spawn(&net, first, &etcd, dirs[first].path());
+        until("the restarted node to drop the stale address", Duration::from_secs(15), || {
+            !net.holds_vip(first)
+        });
+
+        // The holder is drained (SIGTERM): the address moves at once.
+        nodes[second].signal(libc::SIGTERM);
+        let drained = until("the address to move after a drain", Duration::from_secs(15), || {
+            !net.holds_vip(second) && client_gets(&net, vip)
+        });
+        let third = holders(&net, &[0, 1, 2]);
+        assert_eq!(third.len(), 1, "one holder, not {third:?}");
+        assert_ne!(third[0], second);
+        assert!(net.client_neighbour().contains(&net.mac(&format!("n{}", third[0]))));
+        eprintln!("round {round}: after a drain, the floating address served again in {drained:?}");
+        drains.push(drained);
+        nodes[second].wait();
+        assert!(!net.holds_vip(second), "a drained node keeps no address");
+        nodes[second] = NodeProc::spawn(&net, second, &etcd, dirs[second].path());
+    }
+    kills.sort();
+    drains.sort();
+    eprintln!(
+        "floating address over {rounds} rounds: kill median {:?} (max {:?}), drain median {:?} (max {:?})",
+        kills[rounds / 2],
+        kills[rounds - 1],
+        drains[rounds / 2],
+        drains[rounds - 1]
+    );
+    drop(nodes);
+    drop(backend);
+}
