@@ -27,6 +27,10 @@ enum KeyCommand {
         /// for an operator who has no admin key left.
         #[arg(long)]
         data_dir: Option<std::path::PathBuf>,
+        /// With --data-dir: the store of a fleet (`etcd://...`, and the --etcd-* options), as
+        /// `serve` is given it.
+        #[command(flatten)]
+        store: crate::serve::StoreArgs,
     },
     /// List the active access keys (ids only).
     List,
@@ -42,20 +46,24 @@ pub fn run(args: KeyArgs) -> anyhow::Result<()> {
     if let KeyCommand::Create {
         scope,
         data_dir: Some(dir),
+        store,
     } = &args.command
     {
-        return create_offline(dir, scope);
+        return create_offline(dir, store, scope);
     }
     let client = Client::new(&args.client)?;
     block_on(exec(&client, args.command))
 }
 
 /// Creates a key in the store directly, without the API (which needs a key to be called).
-fn create_offline(dir: &std::path::Path, scope: &str) -> anyhow::Result<()> {
+fn create_offline(
+    dir: &std::path::Path,
+    store: &crate::serve::StoreArgs,
+    scope: &str,
+) -> anyhow::Result<()> {
     let scope = fulcrum_store::KeyScope::parse(scope)
         .ok_or_else(|| anyhow::anyhow!("unknown scope {scope}: admin or read-only"))?;
-    let store = fulcrum_store::Store::open(dir)
-        .map_err(|e| anyhow::anyhow!("cannot open the store in {}: {e}", dir.display()))?;
+    let store = store.open(dir)?;
     let (id, secret) = store.create_access_key(
         &format!("{} (fulcrum key create --data-dir)", scope.as_str()),
         scope,
