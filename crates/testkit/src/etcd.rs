@@ -17,6 +17,52 @@ pub struct Etcd {
     client: SocketAddr,
     peer: SocketAddr,
     extra: Vec<String>,
+    /// This member's name and the whole cluster (`name=peer-url,...`).
+    name: String,
+    initial_cluster: String,
+}
+
+/// Several members of one etcd cluster, for leader changes.
+pub struct EtcdCluster {
+    pub members: Vec<Etcd>,
+}
+
+impl EtcdCluster {
+    /// Starts `n` members on loopback and waits until every one answers.
+    pub fn start(n: usize) -> EtcdCluster {
+        let lo = IpAddr::V4(Ipv4Addr::LOCALHOST);
+        let mut members: Vec<Etcd> = (0..n)
+            .map(|i| Etcd {
+                child: None,
+                dir: tempfile::tempdir().expect("a temporary directory for etcd"),
+                client: free_port(lo),
+                peer: free_port(lo),
+                extra: Vec::new(),
+                name: format!("m{i}"),
+                initial_cluster: String::new(),
+            })
+            .collect();
+        let cluster = members
+            .iter()
+            .map(|m| format!("{}=http://{}", m.name, m.peer))
+            .collect::<Vec<_>>()
+            .join(",");
+        // All first, then the wait: no member is healthy before a quorum is up.
+        for m in &mut members {
+            m.initial_cluster = cluster.clone();
+            m.spawn();
+        }
+        for m in &mut members {
+            m.wait_healthy();
+        }
+        EtcdCluster { members }
+    }
+
+    /// `etcd://a,b,c`.
+    pub fn url(&self) -> String {
+        let endpoints: Vec<String> = self.members.iter().map(Etcd::endpoint).collect();
+        format!("etcd://{}", endpoints.join(","))
+    }
 }
 
 /// Where etcd is: `ETCD_BIN`, else `etcd` on the PATH.
@@ -51,7 +97,10 @@ impl Etcd {
             client: free_port(ip),
             peer: free_port(IpAddr::V4(Ipv4Addr::LOCALHOST)),
             extra: extra.iter().map(|s| s.to_string()).collect(),
+            name: "test".into(),
+            initial_cluster: String::new(),
         };
+        etcd.initial_cluster = format!("test=http://{}", etcd.peer);
         etcd.resume();
         etcd
     }
@@ -85,6 +134,11 @@ impl Etcd {
 
     /// Starts the member again on the same data and ports, and waits until it answers.
     pub fn resume(&mut self) {
+        self.spawn();
+        self.wait_healthy();
+    }
+
+    fn spawn(&mut self) {
         assert!(self.child.is_none(), "etcd is running already");
         let log = std::fs::OpenOptions::new()
             .create(true)
@@ -94,7 +148,7 @@ impl Etcd {
         let client = format!("http://{}", self.client);
         let peer = format!("http://{}", self.peer);
         let child = Command::new(etcd_bin())
-            .arg("--name=test")
+            .arg(format!("--name={}", self.name))
             .arg(format!(
                 "--data-dir={}",
                 self.dir.path().join("data").display()
@@ -103,7 +157,7 @@ impl Etcd {
             .arg(format!("--advertise-client-urls={client}"))
             .arg(format!("--listen-peer-urls={peer}"))
             .arg(format!("--initial-advertise-peer-urls={peer}"))
-            .arg(format!("--initial-cluster=test={peer}"))
+            .arg(format!("--initial-cluster={}", self.initial_cluster))
             .args(&self.extra)
             .stdin(Stdio::null())
             .stdout(log.try_clone().expect("etcd's log file"))
@@ -116,6 +170,9 @@ impl Etcd {
                 )
             });
         self.child = Some(child);
+    }
+
+    fn wait_healthy(&mut self) {
         let deadline = Instant::now() + START_LIMIT;
         while !self.healthy() {
             if let Some(status) = self

@@ -18,7 +18,7 @@ pub use backend::Backend;
 pub use body::{RepeatBody, CHUNK};
 pub use ca::{self_signed, TestCa};
 pub use client::{build_request, http_get, http_upgrade, https_get, raw_exchange, Conn};
-pub use etcd::Etcd;
+pub use etcd::{Etcd, EtcdCluster};
 pub use net::{bind_listener, closed_port, loopback_any, BlackHole};
 pub use reply::Reply;
 pub use tls::{

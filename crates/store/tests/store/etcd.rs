@@ -1,12 +1,13 @@
 //! What only the etcd store has: losing etcd and finding it again, starting from the local copy,
-//! a watch that resumes (or reads everything again after a compaction), etcd's authentication.
+//! a watch that resumes (or reads everything again after a compaction), etcd's authentication,
+//! a leader change.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use fulcrum_store::{EtcdConfig, KeyScope, Store, StoreError, StoreHealth};
-use fulcrum_testkit::Etcd;
+use fulcrum_testkit::{Etcd, EtcdCluster};
 
 use super::{etcd_config, fake_pem, http_lb_named, key, node_dir, populate};
 
@@ -271,4 +272,66 @@ fn expired_auth_tokens_are_renewed() {
     let err = Store::open_etcd_with_key(&node_dir(dirs.path()), wrong, key()).unwrap_err();
     assert!(started.elapsed() < Duration::from_secs(10));
     assert!(err.to_string().contains("etcd"), "{err}");
+}
+
+/// A three-member etcd loses its leader: the store goes on with the other two (a write may
+/// wait for the election, and is refused rather than lost meanwhile), and its watch still
+/// delivers.
+#[test]
+fn a_leader_change_is_survived_without_a_restart() {
+    let mut cluster = EtcdCluster::start(3);
+    let dirs = tempfile::tempdir().unwrap();
+    let config = || EtcdConfig::from_url(&cluster.url()).unwrap();
+    let a = Store::open_etcd_with_key(&node_dir(dirs.path()), config(), key()).unwrap();
+    let b = Store::open_etcd_with_key(&node_dir(dirs.path()), config(), key()).unwrap();
+    populate(&a);
+    let old = leader(&cluster, None);
+    cluster.members[old].stop();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        match a.update(|s| http_lb_named(s, "after-election", 85)) {
+            Ok(()) => break,
+            Err(StoreError::Unavailable(why)) => {
+                assert!(Instant::now() < deadline, "still unavailable: {why}");
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            Err(e) => panic!("{e}"),
+        }
+    }
+    wait_until(
+        "b's watch delivers after the election",
+        Duration::from_secs(30),
+        || b.snapshot().state.load_balancer("after-election").is_ok(),
+    );
+    wait_until("both healthy", Duration::from_secs(30), || {
+        !degraded(&a) && !degraded(&b)
+    });
+    assert_ne!(leader(&cluster, Some(old)), old);
+}
+
+/// The member etcd's leader is on, asked with etcd's own client of every member but `stopped`.
+fn leader(cluster: &EtcdCluster, stopped: Option<usize>) -> usize {
+    let endpoints: Vec<(usize, String)> = cluster
+        .members
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| Some(*i) != stopped)
+        .map(|(i, m)| (i, format!("http://{}", m.endpoint())))
+        .collect();
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(async move {
+            for (i, endpoint) in &endpoints {
+                let mut client = etcd_client::Client::connect([endpoint.clone()], None)
+                    .await
+                    .unwrap();
+                let status = client.status().await.unwrap();
+                if status.leader() == status.header().unwrap().member_id() {
+                    return *i;
+                }
+            }
+            panic!("no running member is the leader")
+        })
 }
