@@ -56,7 +56,8 @@ pub struct Api {
     pub region: String,
     /// The 12-digit account in ARNs.
     pub account: String,
-    /// What `DNSName` reports: the host clients reach the listeners at.
+    /// What `DNSName` reports: the host clients reach the listeners at; `{name}` in it stands
+    /// for the load balancer's name (`{name}.lb.example.com`).
     pub public_host: String,
     /// Closed while the node hands over to a process that replaces it.
     pub pause: Pause,
@@ -66,6 +67,13 @@ pub struct Api {
     pub access_logs: Arc<Tails>,
     /// Who this node is in its fleet (`DescribeFleet`).
     pub node: NodeIdentity,
+}
+
+impl Api {
+    /// The `DNSName` of load balancer `name`.
+    pub(crate) fn dns_name(&self, name: &str) -> String {
+        self.public_host.replace("{name}", name)
+    }
 }
 
 /// Keeps API calls out of a node that is handing over to a new process, so that no write lands

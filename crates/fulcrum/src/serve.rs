@@ -59,6 +59,12 @@ pub struct ServeArgs {
     /// IPv4 and an IPv6 address, say). `::` alone is dual-stack.
     #[arg(long, default_value = "0.0.0.0")]
     pub bind: Vec<IpAddr>,
+    /// What DescribeLoadBalancers reports as each load balancer's DNSName, the name clients
+    /// should use: a host name (a fleet's round-robin name) or address; `{name}` in it stands
+    /// for the load balancer's name (`{name}.lb.example.com`). Defaults to the floating
+    /// address (--vip), else the --bind address when it is a specific one, else localhost.
+    #[arg(long, value_name = "HOST")]
+    pub dns_name: Option<String>,
     /// The region that clients sign requests for; ARNs use it.
     #[arg(long, default_value = "us-east-1")]
     pub region: String,
@@ -133,8 +139,14 @@ pub struct ServeArgs {
 const ACCOUNT: &str = "000000000000";
 
 /// The host clients reach listeners at, as `DNSName` reports it.
-fn public_host(bind: &[IpAddr]) -> String {
-    match bind.first() {
+fn public_host(args: &ServeArgs) -> String {
+    if let Some(name) = &args.dns_name {
+        return name.clone();
+    }
+    if let Some(vip) = args.vip.vip.as_deref().and_then(|v| v.split('/').next()) {
+        return vip.to_owned();
+    }
+    match args.bind.first() {
         Some(ip) if !ip.is_unspecified() => ip.to_string(),
         _ => "localhost".to_owned(),
     }
@@ -303,7 +315,7 @@ async fn serve(args: ServeArgs, open_files: u64) -> anyhow::Result<()> {
         data_plane: data_plane.clone(),
         region: args.region.clone(),
         account: ACCOUNT.to_owned(),
-        public_host: public_host(&args.bind),
+        public_host: public_host(&args),
         pause: Pause::default(),
         series,
         access_logs: Arc::clone(&access_logs.tails),

@@ -862,3 +862,57 @@ async fn a_plaintext_api_off_loopback_is_refused_saying_why_and_how() {
     );
     assert!(!data_dir.join("fulcrum.db").exists(), "nothing started");
 }
+
+/// `--dns-name` is what CreateLoadBalancer and DescribeLoadBalancers report as DNSName, with
+/// `{name}` standing for the load balancer's name.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dns_name_is_what_the_operator_configures() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = Serve::new(dir.path(), bind_address())
+        .args(&["--dns-name", "{name}.lb.example.test"])
+        .spawn_healthy()
+        .await;
+    let key = node.credentials();
+    let key = (key.0.as_str(), key.1.as_str());
+    let api = node.api.unwrap();
+    let created = common::signed_call(
+        api,
+        key,
+        "elasticloadbalancing",
+        &[
+            ("Action", "CreateLoadBalancer"),
+            ("Version", "2012-06-01"),
+            ("LoadBalancerName", "web"),
+            ("Listeners.member.1.Protocol", "HTTP"),
+            ("Listeners.member.1.LoadBalancerPort", "18080"),
+            ("Listeners.member.1.InstancePort", "80"),
+            ("AvailabilityZones.member.1", "us-east-1a"),
+        ],
+    )
+    .await;
+    assert_eq!(created.status, 200, "{}", created.text());
+    assert!(
+        created
+            .text()
+            .contains("<DNSName>web.lb.example.test</DNSName>"),
+        "{}",
+        created.text()
+    );
+    let described = common::signed_call(
+        api,
+        key,
+        "elasticloadbalancing",
+        &[
+            ("Action", "DescribeLoadBalancers"),
+            ("Version", "2012-06-01"),
+        ],
+    )
+    .await;
+    assert!(
+        described
+            .text()
+            .contains("<DNSName>web.lb.example.test</DNSName>"),
+        "{}",
+        described.text()
+    );
+}

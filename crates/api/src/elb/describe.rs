@@ -9,7 +9,7 @@ use crate::Call;
 /// Writes one `LoadBalancerDescription` (the caller has opened its `member`).
 pub(crate) fn load_balancer(x: &mut Xml, call: &Call<'_>, state: &State, lb: &LoadBalancer) {
     x.text("LoadBalancerName", &lb.name)
-        .text("DNSName", &call.api.public_host)
+        .text("DNSName", call.api.dns_name(lb.name.as_str()))
         .list("ListenerDescriptions", &lb.listeners, |x, l| {
             x.open("Listener")
                 .text("Protocol", l.protocol)

@@ -47,7 +47,7 @@ pub(crate) fn create(call: &Call<'_>) -> Result<Xml, ApiError> {
         Ok(())
     })?;
     let mut x = answer("CreateLoadBalancer");
-    x.text("DNSName", &call.api.public_host);
+    x.text("DNSName", call.api.dns_name(name.as_str()));
     Ok(done(x, "CreateLoadBalancer"))
 }
 
