@@ -2,8 +2,8 @@
 //! (three nodes, a client, and this process's namespace for etcd and the instance), joined by
 //! veth pairs. The address moves when its holder dies (its process killed and its link cut, as a
 //! machine that goes away) and when it is drained (SIGTERM); the client's neighbour cache follows
-//! through the new holder's announcement. Needs root (CI runs as root); skipped with a message
-//! otherwise.
+//! through the new holder's announcement; a holder cut off from etcd drops it before another
+//! node takes it. Needs root (CI runs as root); skipped with a message otherwise.
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
@@ -64,9 +64,27 @@ impl Net {
         ip(&["-n", &lan, "link", "set", "br0", "up"]);
         // This process's side: etcd and the instance listen here.
         let root = format!("flr{}", net.tag);
-        ip(&["link", "add", &root, "type", "veth", "peer", "name", &format!("{root}b")]);
+        ip(&[
+            "link",
+            "add",
+            &root,
+            "type",
+            "veth",
+            "peer",
+            "name",
+            &format!("{root}b"),
+        ]);
         ip(&["link", "set", &format!("{root}b"), "netns", &lan]);
-        ip(&["-n", &lan, "link", "set", &format!("{root}b"), "master", "br0", "up"]);
+        ip(&[
+            "-n",
+            &lan,
+            "link",
+            "set",
+            &format!("{root}b"),
+            "master",
+            "br0",
+            "up",
+        ]);
         ip(&["addr", "add", &format!("{}/24", net.host(1)), "dev", &root]);
         ip(&["link", "set", &root, "up"]);
         for i in 0..nodes {
@@ -95,19 +113,52 @@ impl Net {
         ip(&["netns", "add", &ns]);
         self.namespaces.push(ns.clone());
         let link = format!("fl{name}{}", self.tag);
-        ip(&["link", "add", &link, "type", "veth", "peer", "name", &format!("{link}b")]);
+        ip(&[
+            "link",
+            "add",
+            &link,
+            "type",
+            "veth",
+            "peer",
+            "name",
+            &format!("{link}b"),
+        ]);
         ip(&["link", "set", &link, "netns", &ns]);
         ip(&["-n", &ns, "link", "set", &link, "name", "eth0"]);
         ip(&["link", "set", &format!("{link}b"), "netns", &lan]);
-        ip(&["-n", &lan, "link", "set", &format!("{link}b"), "master", "br0", "up"]);
-        ip(&["-n", &ns, "addr", "add", &format!("{}/24", self.host(n)), "dev", "eth0"]);
+        ip(&[
+            "-n",
+            &lan,
+            "link",
+            "set",
+            &format!("{link}b"),
+            "master",
+            "br0",
+            "up",
+        ]);
+        ip(&[
+            "-n",
+            &ns,
+            "addr",
+            "add",
+            &format!("{}/24", self.host(n)),
+            "dev",
+            "eth0",
+        ]);
         ip(&["-n", &ns, "link", "set", "eth0", "up"]);
         ip(&["-n", &ns, "link", "set", "lo", "up"]);
     }
 
     fn holds_vip(&self, node: usize) -> bool {
-        ip_output(&["-n", &self.ns(&format!("n{node}")), "addr", "show", "dev", "eth0"])
-            .contains(&format!("{}/", self.vip()))
+        ip_output(&[
+            "-n",
+            &self.ns(&format!("n{node}")),
+            "addr",
+            "show",
+            "dev",
+            "eth0",
+        ])
+        .contains(&format!("{}/", self.vip()))
     }
 
     fn mac(&self, name: &str) -> String {
@@ -121,7 +172,13 @@ impl Net {
 
     /// The client's neighbour entry for the floating address.
     fn client_neighbour(&self) -> String {
-        ip_output(&["-n", &self.ns("client"), "neigh", "show", &self.vip().to_string()])
+        ip_output(&[
+            "-n",
+            &self.ns("client"),
+            "neigh",
+            "show",
+            &self.vip().to_string(),
+        ])
     }
 }
 
@@ -240,14 +297,21 @@ impl Drop for NodeProc {
 fn until(what: &str, limit: Duration, mut f: impl FnMut() -> bool) -> Duration {
     let start = Instant::now();
     while !f() {
-        assert!(start.elapsed() < limit, "timed out after {limit:?} waiting for {what}");
+        assert!(
+            start.elapsed() < limit,
+            "timed out after {limit:?} waiting for {what}"
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
     start.elapsed()
 }
 
 fn holders(net: &Net, alive: &[usize]) -> Vec<usize> {
-    alive.iter().copied().filter(|&i| net.holds_vip(i)).collect()
+    alive
+        .iter()
+        .copied()
+        .filter(|&i| net.holds_vip(i))
+        .collect()
 }
 
 #[test]
@@ -299,12 +363,17 @@ fn the_floating_address_moves_when_its_holder_dies_and_when_it_drains() {
     let vip = SocketAddr::new(IpAddr::V4(net.vip()), 80);
 
     let waited = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        until("the floating address to serve", Duration::from_secs(60), || {
-            client_gets(&net, vip)
-        })
+        until(
+            "the floating address to serve",
+            Duration::from_secs(60),
+            || client_gets(&net, vip),
+        )
     }));
     if waited.is_err() {
-        panic!("the floating address never served; node logs:\n{}", logs(&dirs));
+        panic!(
+            "the floating address never served; node logs:\n{}",
+            logs(&dirs)
+        );
     }
     // FULCRUM_VIP_ROUNDS=N (bench/vip) repeats the kill and the drain N times and prints each.
     let rounds: usize = std::env::var("FULCRUM_VIP_ROUNDS")
@@ -318,7 +387,8 @@ fn the_floating_address_moves_when_its_holder_dies_and_when_it_drains() {
         assert_eq!(first.len(), 1, "one holder, not {first:?}");
         let first = first[0];
         assert!(
-            net.client_neighbour().contains(&net.mac(&format!("n{first}"))),
+            net.client_neighbour()
+                .contains(&net.mac(&format!("n{first}"))),
             "{}",
             net.client_neighbour()
         );
@@ -328,16 +398,19 @@ fn the_floating_address_moves_when_its_holder_dies_and_when_it_drains() {
         nodes[first].wait();
         let first_ns = net.ns(&format!("n{first}"));
         ip(&["-n", &first_ns, "link", "set", "eth0", "down"]);
-        let moved = until("the address to move after a kill", Duration::from_secs(15), || {
-            client_gets(&net, vip)
-        });
+        let moved = until(
+            "the address to move after a kill",
+            Duration::from_secs(15),
+            || client_gets(&net, vip),
+        );
         let alive: Vec<usize> = all.iter().copied().filter(|&i| i != first).collect();
         let second = holders(&net, &alive);
         assert_eq!(second.len(), 1, "one holder, not {second:?}");
         let second = second[0];
         // The client reached the new holder through its announcement, not a cache timeout.
         assert!(
-            net.client_neighbour().contains(&net.mac(&format!("n{second}"))),
+            net.client_neighbour()
+                .contains(&net.mac(&format!("n{second}"))),
             "the client's cache still points elsewhere: {}",
             net.client_neighbour()
         );
@@ -347,25 +420,55 @@ fn the_floating_address_moves_when_its_holder_dies_and_when_it_drains() {
         // it as it starts, before it runs for it.
         ip(&["-n", &first_ns, "link", "set", "eth0", "up"]);
         nodes[first] = NodeProc::spawn(&net, first, &etcd, dirs[first].path());
-        until("the restarted node to drop the stale address", Duration::from_secs(15), || {
-            !net.holds_vip(first)
-        });
+        until(
+            "the restarted node to drop the stale address",
+            Duration::from_secs(15),
+            || !net.holds_vip(first),
+        );
 
         // The holder is drained (SIGTERM): the address moves at once.
         nodes[second].signal(libc::SIGTERM);
-        let drained = until("the address to move after a drain", Duration::from_secs(15), || {
-            !net.holds_vip(second) && client_gets(&net, vip)
-        });
+        let drained = until(
+            "the address to move after a drain",
+            Duration::from_secs(15),
+            || !net.holds_vip(second) && client_gets(&net, vip),
+        );
         let third = holders(&net, &[0, 1, 2]);
         assert_eq!(third.len(), 1, "one holder, not {third:?}");
         assert_ne!(third[0], second);
-        assert!(net.client_neighbour().contains(&net.mac(&format!("n{}", third[0]))));
+        assert!(net
+            .client_neighbour()
+            .contains(&net.mac(&format!("n{}", third[0]))));
         eprintln!("round {round}: after a drain, the floating address served again in {drained:?}");
         drains.push(drained);
         nodes[second].wait();
         assert!(!net.holds_vip(second), "a drained node keeps no address");
         nodes[second] = NodeProc::spawn(&net, second, &etcd, dirs[second].path());
     }
+    // The holder is cut off from etcd but not from the clients: it must drop the address before
+    // etcd lets another node take it. Never two holders, sampled all along.
+    let cut = holders(&net, &[0, 1, 2]);
+    assert_eq!(cut.len(), 1, "one holder, not {cut:?}");
+    let cut = cut[0];
+    let cut_ns = net.ns(&format!("n{cut}"));
+    let etcd_route = format!("{}/32", net.host(1));
+    ip(&["-n", &cut_ns, "route", "add", "blackhole", &etcd_route]);
+    until(
+        "another node to hold the address",
+        Duration::from_secs(15),
+        || {
+            let now = holders(&net, &[0, 1, 2]);
+            assert!(now.len() <= 1, "two holders at once: {now:?}");
+            now.len() == 1 && now[0] != cut
+        },
+    );
+    ip(&["-n", &cut_ns, "route", "del", "blackhole", &etcd_route]);
+    until(
+        "the address to serve from its new holder",
+        Duration::from_secs(15),
+        || client_gets(&net, vip),
+    );
+
     kills.sort();
     drains.sort();
     eprintln!(
