@@ -1,7 +1,9 @@
 //! A fleet: real `fulcrum serve` processes sharing one real etcd (Debian's etcd-server, on
 //! loopback, started and stopped by the tests), driven with the AWS SDK. `service`: one service
-//! on several nodes, etcd lost and found, nodes killed and restarted.
+//! on several nodes, etcd lost and found, nodes killed and restarted. `changes`: a rolling
+//! upgrade, a node added and one drained, under traffic.
 
+mod changes;
 #[path = "../common/mod.rs"]
 mod common;
 mod service;
