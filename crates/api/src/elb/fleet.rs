@@ -108,22 +108,20 @@ pub(crate) fn fleet_health(
         return own;
     }
     let own_in = own.state == HealthState::InService;
-    let (mut voters, mut in_service) = (1usize, usize::from(own_in));
     let id = instance.to_string();
-    for node in api.store.fleet() {
-        if node.id == api.node.id {
-            continue;
-        }
-        if let Some(view) = node.health.get(lb.as_str()).and_then(|m| m.get(&id)) {
-            voters += 1;
-            in_service += usize::from(view.in_service);
-        }
-    }
-    let fleet_in = match (in_service * 2).cmp(&voters) {
-        std::cmp::Ordering::Greater => true,
-        std::cmp::Ordering::Less => false,
-        std::cmp::Ordering::Equal => own_in,
-    };
+    let others: Vec<bool> = api
+        .store
+        .fleet()
+        .into_iter()
+        .filter(|node| node.id != api.node.id)
+        .filter_map(|node| {
+            node.health
+                .get(lb.as_str())
+                .and_then(|m| m.get(&id))
+                .map(|view| view.in_service)
+        })
+        .collect();
+    let (fleet_in, voters, in_service) = verdict(own_in, &others);
     match (fleet_in, own_in) {
         (true, true) | (false, false) => own,
         (true, false) => HealthStatus {
@@ -141,6 +139,20 @@ pub(crate) fn fleet_health(
             ),
         },
     }
+}
+
+/// The fleet's vote on one instance: this node's view and the others' (only nodes that check
+/// it vote). Returns whether it is in service for the fleet, how many voted, and how many of
+/// them see it in service.
+fn verdict(own_in: bool, others: &[bool]) -> (bool, usize, usize) {
+    let voters = 1 + others.len();
+    let in_service = usize::from(own_in) + others.iter().filter(|v| **v).count();
+    let fleet_in = match (in_service * 2).cmp(&voters) {
+        std::cmp::Ordering::Greater => true,
+        std::cmp::Ordering::Less => false,
+        std::cmp::Ordering::Equal => own_in,
+    };
+    (fleet_in, voters, in_service)
 }
 
 /// `DescribeFleet`: fulcrum's own action (the ELB API has no fleet).
@@ -203,4 +215,24 @@ pub(crate) fn describe(call: &Call<'_>) -> Result<Xml, ApiError> {
     dns.dedup();
     x.strings("DnsAddresses", dns);
     Ok(done(x, "DescribeFleet"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::verdict;
+
+    #[test]
+    fn the_majority_of_the_nodes_that_check_decides_and_a_tie_is_the_answering_nodes() {
+        // Alone, or with nodes that do not check it: its own view.
+        assert!(verdict(true, &[]).0);
+        assert!(!verdict(false, &[]).0);
+        // One node that cannot reach the instance does not take it out for the others...
+        assert_eq!(verdict(false, &[true, true]), (true, 3, 2));
+        // ...and one that alone still reaches it does not keep it in.
+        assert_eq!(verdict(true, &[false, false]), (false, 3, 1));
+        // A tie: the answering node's own checks.
+        assert!(verdict(true, &[false]).0);
+        assert!(!verdict(false, &[true]).0);
+        assert!(verdict(true, &[true, false, false]).0);
+    }
 }
