@@ -183,11 +183,13 @@ fn read_credentials(path: &Path) -> (String, String, String) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn first_start_writes_admin_credentials_once_and_never_prints_the_secret() {
-    let dir = tempfile::tempdir().unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    // A data dir that does not exist yet, as `./fulcrum-data` on a first start.
+    let dir = tmp.path().join("data");
     let bind = bind_address();
-    let path = dir.path().join("credentials");
+    let path = dir.join("credentials");
 
-    let mut node = Serve::new(dir.path(), bind).spawn();
+    let mut node = Serve::new(&dir, bind).spawn();
     node.wait_healthy().await;
     assert_eq!(
         mode(&path),
@@ -227,7 +229,7 @@ async fn first_start_writes_admin_credentials_once_and_never_prints_the_secret()
     let first = std::fs::read_to_string(&path).unwrap();
 
     // A second start on the same data dir keeps the key it has.
-    let mut again = Serve::new(dir.path(), bind).spawn();
+    let mut again = Serve::new(&dir, bind).spawn();
     again.wait_healthy().await;
     again.stop().await;
     let stdout = again.stdout.read_to_end(EXIT_TIMEOUT).await;

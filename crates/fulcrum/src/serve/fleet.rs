@@ -79,6 +79,11 @@ fn stored_id(data_dir: &Path) -> anyhow::Result<String> {
         .filter(|h| !h.is_empty() && h.chars().all(|c| c.is_ascii_alphanumeric() || c == '-'))
         .unwrap_or_else(|| "node".to_owned());
     let id = format!("{host}-{}", hex::encode(bytes));
+    // Before the store has opened: on a first start the data dir may not exist yet (the store
+    // creates it the same way).
+    std::os::unix::fs::DirBuilderExt::mode(std::fs::DirBuilder::new().recursive(true), 0o700)
+        .create(data_dir)
+        .with_context(|| format!("cannot create {}", data_dir.display()))?;
     std::fs::write(&path, format!("{id}\n"))
         .with_context(|| format!("cannot write {}", path.display()))?;
     Ok(id)
