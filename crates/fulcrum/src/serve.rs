@@ -394,6 +394,8 @@ async fn serve(args: ServeArgs, open_files: u64) -> anyhow::Result<()> {
             }
             () = &mut stop => true,
         };
+    // Whether a new process of this node took over (an upgrade), rather than the node stopping.
+    let mut replaced = false;
     while !stopped {
         tokio::select! {
             () = &mut stop => {
@@ -405,7 +407,10 @@ async fn serve(args: ServeArgs, open_files: u64) -> anyhow::Result<()> {
             conn = accept(control.as_ref()) => match conn {
                 Ok(conn) => {
                     let handed_over = tokio::select! {
-                        done = hand_over(conn, &mut api, &data_plane) => done,
+                        done = hand_over(conn, &mut api, &data_plane) => {
+                            replaced = done;
+                            done
+                        }
                         () = &mut stop => true,
                     };
                     if handed_over {
@@ -426,10 +431,19 @@ async fn serve(args: ServeArgs, open_files: u64) -> anyhow::Result<()> {
     // The socket file goes unless a new process has put its own in its place.
     drop(control);
     api.stop().await;
-    // Out of the fleet's view now rather than when the lease expires.
+    // A node that stops leaves the fleet's view now rather than when its lease expires. One
+    // that a new process replaced stays: this process stops writing its record, and the lease
+    // it last wrote it under runs out after the new process has written it again under its own.
     drop(fleet);
     let leaving = Arc::clone(&store);
-    let _ = tokio::task::spawn_blocking(move || leaving.leave_fleet()).await;
+    let _ = tokio::task::spawn_blocking(move || {
+        if replaced {
+            leaving.stop_registering();
+        } else {
+            leaving.leave_fleet();
+        }
+    })
+    .await;
     follower.abort();
     let left = data_plane
         .shutdown(Duration::from_secs(args.drain_timeout))

@@ -322,6 +322,14 @@ impl Store {
         }
     }
 
+    /// Stops keeping this node's entry without taking it out: another process of the same node
+    /// (an upgrade) keeps it from now on, and the lease this one wrote it under runs out.
+    pub fn stop_registering(&self) {
+        if let Backend::Etcd(etcd) = &self.backend {
+            etcd.stop_registering();
+        }
+    }
+
     /// Takes this node's entry out of the fleet now (a planned stop), rather than when its
     /// lease would expire.
     pub fn leave_fleet(&self) {

@@ -469,15 +469,10 @@ async fn a_node_added_and_one_drained_fail_no_request_on_the_others() {
     }
 }
 
-/// The fleet's view should never lose a node that is being upgraded: its record passes from the
-/// old process to the new one. It does today for up to one heartbeat (2 s) when the old process
-/// rewrites the record under its own lease after the new one wrote it (a heartbeat or a change
-/// of its view during the hand-over), then revokes that lease as it leaves, which deletes the
-/// record; the new process writes it again at its next heartbeat. Ignored until the store keeps
-/// the record through a hand-over (see the report of the fleet changes work); run it with
-/// `cargo test -p fulcrum --test fleet -- --ignored an_upgraded_node`.
+/// The fleet's view never loses a node that is being upgraded: its record passes from the old
+/// process to the new one (the old one stops writing it and lets its own lease run out, rather
+/// than revoking a lease the record may last have been written under).
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-#[ignore = "a node's record can vanish for up to 2 s while it is upgraded (the old process revokes the lease it last wrote the record under)"]
 async fn an_upgraded_node_never_leaves_the_fleet_view() {
     let mut f = Fleet::start(3).await;
     let (backends, _) = backends_on_one_port(2).await;

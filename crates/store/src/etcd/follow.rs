@@ -128,9 +128,23 @@ async fn keep_registered(ctx: &Ctx) -> Result<(), String> {
             .await
             .map_err(|e| e.to_string())?;
     let mut wanted = ctx.node.subscribe();
+    let mut nodes = ctx.nodes_seen.subscribe();
     let mut beat = tokio::time::interval(HEARTBEAT);
     loop {
         tokio::select! {
+            changed = nodes.changed() => {
+                if changed.is_err() {
+                    return Ok(());
+                }
+                // Only a record that is gone is written again: while two processes of one
+                // node overlap (an upgrade), each rewriting what the other wrote would never end.
+                let gone = wanted.borrow().as_ref().is_some_and(|r| {
+                    !lock(&ctx.mirror).entries.contains_key(&format!("{NODES}{}", r.id))
+                });
+                if !gone {
+                    continue;
+                }
+            }
             _ = beat.tick() => {
                 keeper.keep_alive().await.map_err(|e| e.to_string())?;
                 match tokio::time::timeout(HEARTBEAT, renewals.message()).await {

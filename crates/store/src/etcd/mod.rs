@@ -176,6 +176,10 @@ pub(crate) struct Ctx {
     cache_path: PathBuf,
     /// The record this node keeps under its lease (`None`: not registered).
     node: watch::Sender<Option<NodeRecord>>,
+    /// Counts the batches of changes to the nodes' records, so that a node whose record went
+    /// (another process of the same node revoked the lease it was last written under: an
+    /// upgrade) writes it again at once.
+    nodes_seen: watch::Sender<u64>,
     lease: Mutex<Option<i64>>,
 }
 
@@ -420,6 +424,9 @@ impl Ctx {
         }
         drop(mirror);
         self.seen.send_replace(revision);
+        if touched.nodes {
+            self.nodes_seen.send_modify(|n| *n += 1);
+        }
     }
 
     /// Waits until the mirror has seen `revision` (the watch brings a write back within
@@ -621,6 +628,7 @@ impl Etcd {
             .map_err(StoreError::io(data_dir))?;
         let (seen, _) = watch::channel(0);
         let (node, _) = watch::channel(None);
+        let (nodes_seen, _) = watch::channel(0);
         let ctx = Arc::new(Ctx {
             config,
             shared,
@@ -630,6 +638,7 @@ impl Etcd {
             status: Mutex::new(StoreHealth::Ok),
             cache_path: data_dir.join(CACHE_FILE),
             node,
+            nodes_seen,
             lease: Mutex::new(None),
         });
         let etcd = Etcd {
@@ -829,6 +838,12 @@ impl Etcd {
             &format!("{}{role}", mirror::ROLES),
             holder,
         )
+    }
+
+    /// Stops renewing the node's lease and writing its record; both run out.
+    pub(crate) fn stop_registering(&self) {
+        self.ctx.node.send_replace(None);
+        lock(&self.ctx.lease).take();
     }
 
     /// Leaves the fleet: the node's record goes at once (its lease is revoked), rather than
