@@ -11,6 +11,7 @@ use crate::seal::{Purpose, Sealer};
 
 /// What a commit writes: the state's JSON, the sealed keys of certificates that are new or have
 /// a new key, and the ids of certificates whose keys go.
+#[derive(Clone)]
 pub(crate) struct Encoded {
     pub json: String,
     pub put_keys: Vec<(String, Vec<u8>)>,

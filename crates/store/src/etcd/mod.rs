@@ -11,28 +11,25 @@
 //! made from. The client runs on a small runtime of its own, so the store's methods can be
 //! called from any thread, as the SQLite store's are.
 
+mod access_keys;
 mod cache;
+mod config;
 mod election;
 mod follow;
 mod mirror;
 
+pub use config::EtcdConfig;
 pub use election::{Campaign, Leadership};
 
 use std::collections::BTreeMap;
-use std::fmt;
 use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use etcd_client::{
-    Certificate, Client, Compare, CompareOp, ConnectOptions, GetOptions, Identity, TlsOptions, Txn,
-    TxnOp, TxnOpResponse,
-};
-use serde::{Deserialize, Serialize};
+use etcd_client::{Client, Compare, CompareOp, GetOptions, Txn, TxnOp, TxnOpResponse};
 use tokio::runtime::Runtime;
 use tokio::sync::watch;
-use zeroize::Zeroizing;
 
 use crate::access_keys::{AccessKeyInfo, KeyScope, Revocation, StoredAccessKey};
 use crate::codec::{self, Encoded};
@@ -40,6 +37,7 @@ use crate::error::StoreError;
 use crate::fleet::{NodeRecord, NodeView};
 use crate::{Shared, StoreHealth};
 
+use access_keys::AccessKeyValue;
 use mirror::{Change, Entry, Mirror, Touched, ACCESS_KEYS, KEYS, KEY_CHECK, NODES, SECRETS, STATE};
 
 /// The prefix when none is given.
@@ -53,116 +51,6 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(3);
 const OPEN_TIMEOUT: Duration = Duration::from_secs(4);
 /// How long a write waits for the watch to bring it back before reading it directly.
 const SEEN_TIMEOUT: Duration = Duration::from_secs(1);
-
-/// Where the fleet's etcd is and how to talk to it.
-#[derive(Clone, Default)]
-pub struct EtcdConfig {
-    /// `host:port` of each member.
-    pub endpoints: Vec<String>,
-    /// Every key's prefix; two fleets on one etcd use two prefixes.
-    pub prefix: String,
-    /// The CA that signed etcd's certificates (PEM file): turns TLS on.
-    pub ca: Option<PathBuf>,
-    /// A client certificate and its key (PEM files), for etcd's `--client-cert-auth`.
-    pub cert: Option<PathBuf>,
-    pub key: Option<PathBuf>,
-    /// etcd's own authentication. Tokens are renewed when they expire.
-    pub user: Option<String>,
-    pub password: Option<Zeroizing<String>>,
-}
-
-impl fmt::Debug for EtcdConfig {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("EtcdConfig")
-            .field("endpoints", &self.endpoints)
-            .field("prefix", &self.prefix)
-            .field("ca", &self.ca)
-            .field("cert", &self.cert)
-            .field("key", &self.key)
-            .field("user", &self.user)
-            .field("password", &self.password.as_ref().map(|_| "<redacted>"))
-            .finish()
-    }
-}
-
-impl EtcdConfig {
-    /// `etcd://HOST:PORT[,HOST:PORT...]`, with the default prefix.
-    pub fn from_url(url: &str) -> Result<EtcdConfig, String> {
-        let rest = url.strip_prefix("etcd://").ok_or_else(|| {
-            format!("'{url}' is not an etcd URL (etcd://HOST:PORT[,HOST:PORT...])")
-        })?;
-        let rest = rest.trim_end_matches('/');
-        let mut endpoints = Vec::new();
-        for ep in rest.split(',') {
-            let ep = ep.trim();
-            let valid = ep
-                .rsplit_once(':')
-                .is_some_and(|(host, port)| !host.is_empty() && port.parse::<u16>().is_ok());
-            if !valid {
-                return Err(format!("'{ep}' in '{url}' is not HOST:PORT"));
-            }
-            endpoints.push(ep.to_owned());
-        }
-        Ok(EtcdConfig {
-            endpoints,
-            prefix: DEFAULT_PREFIX.to_owned(),
-            ..EtcdConfig::default()
-        })
-    }
-
-    fn tls(&self) -> bool {
-        self.ca.is_some() || self.cert.is_some()
-    }
-
-    fn uris(&self) -> Vec<String> {
-        let scheme = if self.tls() { "https" } else { "http" };
-        self.endpoints
-            .iter()
-            .map(|ep| format!("{scheme}://{ep}"))
-            .collect()
-    }
-
-    fn options(&self) -> Result<ConnectOptions, StoreError> {
-        let mut options = ConnectOptions::new()
-            .with_connect_timeout(REQUEST_TIMEOUT)
-            .with_timeout(REQUEST_TIMEOUT)
-            // A partition that drops packets (no reset) is noticed in seconds, not minutes. Not
-            // more often: etcd closes connections that ping more often than every 5 s
-            // (--grpc-keepalive-min-time).
-            .with_keep_alive(Duration::from_secs(6), Duration::from_secs(4))
-            .with_keep_alive_while_idle(true)
-            // A member cut off from the quorum must not answer watches with stale data.
-            .with_require_leader(true)
-            // Tokens expire (etcd's --auth-token-ttl); the client logs in again by itself.
-            .with_auto_token_refresh(true);
-        if let (Some(user), Some(password)) = (&self.user, &self.password) {
-            options = options.with_user(user.clone(), password.as_str());
-        }
-        if self.tls() {
-            let read = |p: &Path| std::fs::read(p).map_err(StoreError::io(p));
-            let mut tls = TlsOptions::new();
-            if let Some(ca) = &self.ca {
-                tls = tls.ca_certificate(Certificate::from_pem(read(ca)?));
-            }
-            match (&self.cert, &self.key) {
-                (Some(cert), Some(key)) => {
-                    let key = Zeroizing::new(read(key)?);
-                    tls = tls.identity(Identity::from_pem(read(cert)?, key.as_slice()));
-                }
-                (None, None) => {}
-                _ => {
-                    return Err(StoreError::Etcd {
-                        context: "configuring TLS".into(),
-                        cause: "a client certificate needs its key, and a key its certificate"
-                            .into(),
-                    })
-                }
-            }
-            options = options.with_tls(tls);
-        }
-        Ok(options)
-    }
-}
 
 /// What the store's methods and its background tasks share.
 pub(crate) struct Ctx {
@@ -235,43 +123,6 @@ async fn bounded<T>(
             "etcd did not answer within {}s while {context}",
             REQUEST_TIMEOUT.as_secs()
         ))),
-    }
-}
-
-#[derive(Serialize, Deserialize)]
-struct AccessKeyValue {
-    description: String,
-    created: u64,
-    active: bool,
-    scope: String,
-    /// Hex of the sealed secret; gone once the key is revoked.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    sealed_secret: Option<String>,
-}
-
-impl AccessKeyValue {
-    fn from_stored(key: &StoredAccessKey) -> AccessKeyValue {
-        AccessKeyValue {
-            description: key.info.description.clone(),
-            created: key.info.created,
-            active: key.info.active,
-            scope: key.info.scope.as_str().to_owned(),
-            sealed_secret: key.sealed_secret.as_ref().map(hex::encode),
-        }
-    }
-
-    fn parse(id: &str, value: &[u8]) -> Option<StoredAccessKey> {
-        let v: AccessKeyValue = serde_json::from_slice(value).ok()?;
-        Some(StoredAccessKey {
-            info: AccessKeyInfo {
-                id: id.to_owned(),
-                description: v.description,
-                created: v.created,
-                active: v.active,
-                scope: KeyScope::from_stored(&v.scope),
-            },
-            sealed_secret: v.sealed_secret.and_then(|h| hex::decode(h).ok()),
-        })
     }
 }
 
@@ -517,83 +368,6 @@ impl Ctx {
         u64::try_from(revision)
             .map_err(|_| StoreError::Corrupt(format!("etcd answered revision {revision}")))
     }
-
-    async fn put_access_key(
-        &self,
-        key: StoredAccessKey,
-        compares: Vec<Compare>,
-    ) -> Result<bool, StoreError> {
-        let mut client = self.client().await?;
-        let value = serde_json::to_vec(&AccessKeyValue::from_stored(&key))
-            .map_err(|e| StoreError::Corrupt(format!("cannot serialize an access key: {e}")))?;
-        let txn = Txn::new().when(compares).and_then([TxnOp::put(
-            self.key(&format!("{ACCESS_KEYS}{}", key.info.id)),
-            value,
-            None,
-        )]);
-        let resp = bounded(
-            &format!("writing access key {}", key.info.id),
-            client.txn(txn),
-        )
-        .await?;
-        if resp.succeeded() {
-            self.wait_seen(resp.header().map_or(0, |h| h.revision()))
-                .await?;
-        }
-        Ok(resp.succeeded())
-    }
-
-    /// Revokes `id` unless it is the last active admin key: the transaction compares the
-    /// revision of every active admin key, so two revocations racing on two nodes cannot both
-    /// see "another admin is left".
-    async fn revoke(&self, id: &str) -> Result<Revocation, StoreError> {
-        loop {
-            // Read fresh: the decision must not rest on a copy that is behind.
-            self.full_read().await?;
-            let keys: Vec<(StoredAccessKey, i64)> = lock(&self.mirror)
-                .under(ACCESS_KEYS)
-                .filter_map(|(kid, e)| {
-                    Some((AccessKeyValue::parse(kid, &e.value)?, e.mod_revision))
-                })
-                .filter(|(k, _)| k.info.active)
-                .collect();
-            let Some((target, target_rev)) = keys.iter().find(|(k, _)| k.info.id == id).cloned()
-            else {
-                return Ok(Revocation::NoSuchKey);
-            };
-            let compares: Vec<Compare> = if target.info.scope == KeyScope::Admin {
-                let admins: Vec<_> = keys
-                    .iter()
-                    .filter(|(k, _)| k.info.scope == KeyScope::Admin)
-                    .collect();
-                if admins.len() <= 1 {
-                    return Ok(Revocation::LastAdmin);
-                }
-                admins
-                    .iter()
-                    .map(|(k, rev)| {
-                        Compare::mod_revision(
-                            self.key(&format!("{ACCESS_KEYS}{}", k.info.id)),
-                            CompareOp::Equal,
-                            *rev,
-                        )
-                    })
-                    .collect()
-            } else {
-                vec![Compare::mod_revision(
-                    self.key(&format!("{ACCESS_KEYS}{id}")),
-                    CompareOp::Equal,
-                    target_rev,
-                )]
-            };
-            let mut revoked = target;
-            revoked.info.active = false;
-            revoked.sealed_secret = None;
-            if self.put_access_key(revoked, compares).await? {
-                return Ok(Revocation::Revoked);
-            }
-        }
-    }
 }
 
 fn first_get_value(responses: &[TxnOpResponse]) -> Option<Vec<u8>> {
@@ -735,12 +509,7 @@ impl Etcd {
 
     pub(crate) fn commit(&self, old_revision: u64, new: &Encoded) -> Result<u64, StoreError> {
         self.ctx.ensure_reachable()?;
-        let ctx = self.ctx.clone();
-        let new = Encoded {
-            json: new.json.clone(),
-            put_keys: new.put_keys.clone(),
-            delete_keys: new.delete_keys.clone(),
-        };
+        let (ctx, new) = (self.ctx.clone(), new.clone());
         self.run(async move { ctx.commit(old_revision, new).await })?
     }
 
