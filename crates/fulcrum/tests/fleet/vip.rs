@@ -1,9 +1,11 @@
-//! The floating address, on a network the test builds itself: network namespaces on one bridge
-//! (three nodes, a client, and this process's namespace for etcd and the instance), joined by
-//! veth pairs. The address moves when its holder dies (its process killed and its link cut, as a
-//! machine that goes away) and when it is drained (SIGTERM); the client's neighbour cache follows
-//! through the new holder's announcement; a holder cut off from etcd drops it before another
-//! node takes it. Needs root (CI runs as root); skipped with a message otherwise.
+//! The fleet on a network the test builds itself: network namespaces on one bridge (three
+//! nodes, a client, and this process's namespace for etcd and the instance), joined by veth
+//! pairs. The floating address moves when its holder dies (its process killed and its link cut,
+//! as a machine that goes away) and when it is drained (SIGTERM); the client's neighbour cache
+//! follows through the new holder's announcement; a holder cut off from etcd drops it before
+//! another node takes it. And a node that cannot reach an instance the others reach does not
+//! take it out of service for the fleet. Needs root (CI runs as root); skipped with a message
+//! otherwise.
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
@@ -479,5 +481,151 @@ fn the_floating_address_moves_when_its_holder_dies_and_when_it_drains() {
         drains[rounds - 1]
     );
     drop(nodes);
+    drop(backend);
+}
+
+/// The access key a node wrote to `DIR/credentials` on its first start.
+fn credentials(dir: &Path) -> (String, String) {
+    let text = std::fs::read_to_string(dir.join("credentials")).unwrap_or_default();
+    let value = |key: &str| {
+        text.lines()
+            .filter_map(|l| l.split_once('='))
+            .find(|(k, _)| k.trim() == key)
+            .map(|(_, v)| v.trim().to_owned())
+            .unwrap_or_default()
+    };
+    (value("aws_access_key_id"), value("aws_secret_access_key"))
+}
+
+/// `DescribeInstanceHealth` of node `i` (its API listens on its namespace's loopback).
+fn instance_states(net: &Net, i: usize, key: &(String, String)) -> String {
+    let key = key.clone();
+    within(&net.ns(&format!("n{i}")), move || async move {
+        let reply = super::common::signed_call(
+            "127.0.0.1:9900".parse().unwrap(),
+            (&key.0, &key.1),
+            "elasticloadbalancing",
+            &[
+                ("Action", "DescribeInstanceHealth"),
+                ("Version", "2012-06-01"),
+                ("LoadBalancerName", "web"),
+            ],
+        )
+        .await;
+        reply.text()
+    })
+}
+
+/// One node cannot reach an instance the others reach (a route to it blackholed in that node's
+/// namespace): every node, that one included, answers DescribeInstanceHealth for the fleet
+/// (InService: two of three see it so), while the node's own view says what it sees.
+#[test]
+fn instance_health_is_answered_for_the_fleet() {
+    let Some(net) = Net::build(3) else {
+        eprintln!("skipped: making network namespaces needs root; CI runs this as root");
+        return;
+    };
+    let etcd = Etcd::start_on(IpAddr::V4(net.host(1)), &[]);
+    // The instance on an address of its own, so that cutting a node off it spares etcd.
+    ip(&[
+        "addr",
+        "add",
+        &format!("{}/32", net.host(2)),
+        "dev",
+        &format!("flr{}", net.tag),
+    ]);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let backend = runtime
+        .block_on(Backend::start_on(
+            "i-0",
+            SocketAddr::new(IpAddr::V4(net.host(2)), 0),
+        ))
+        .unwrap();
+    let seed_dir = tempfile::tempdir().unwrap();
+    {
+        let config = fulcrum_store::EtcdConfig::from_url(&etcd.url()).unwrap();
+        let store = Store::open_etcd_with_key(
+            seed_dir.path(),
+            config,
+            MasterKey::from_hex(MASTER_KEY).unwrap(),
+        )
+        .unwrap();
+        store
+            .update(|s| super::common::add_http_lb(s, "web", 80, backend.addr()))
+            .unwrap();
+    }
+    let dirs: Vec<_> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
+    let _nodes: Vec<NodeProc> = (0..3)
+        .map(|i| NodeProc::spawn(&net, i, &etcd, dirs[i].path()))
+        .collect();
+    let key = {
+        let mut key = (String::new(), String::new());
+        until("a node's credentials", Duration::from_secs(30), || {
+            key = dirs
+                .iter()
+                .map(|d| credentials(d.path()))
+                .find(|k| !k.0.is_empty())
+                .unwrap_or_default();
+            !key.0.is_empty()
+        });
+        key
+    };
+    for i in 0..3 {
+        until(&format!("node {i}'s API"), Duration::from_secs(30), || {
+            within(&net.ns(&format!("n{i}")), || async {
+                http_get("127.0.0.1:9900".parse().unwrap(), "/healthz", &[])
+                    .await
+                    .is_ok()
+            })
+        });
+        until(
+            &format!("node {i} to see the instance in service"),
+            Duration::from_secs(30),
+            || instance_states(&net, i, &key).contains("<State>InService</State>"),
+        );
+    }
+    // Node 2 loses its way to the instance.
+    let route = format!("{}/32", net.host(2));
+    ip(&["-n", &net.ns("n2"), "route", "add", "blackhole", &route]);
+    let fleet_view = |i: usize| {
+        within(&net.ns(&format!("n{i}")), {
+            let key = key.clone();
+            move || async move {
+                super::common::signed_call(
+                    "127.0.0.1:9900".parse().unwrap(),
+                    (&key.0, &key.1),
+                    "elasticloadbalancing",
+                    &[("Action", "DescribeFleet"), ("Version", "2012-06-01")],
+                )
+                .await
+                .text()
+            }
+        })
+    };
+    until(
+        "node 2's own checks to fail",
+        Duration::from_secs(30),
+        || fleet_view(0).contains("<State>OutOfService</State>"),
+    );
+    for i in 0..3 {
+        let states = instance_states(&net, i, &key);
+        assert!(
+            states.contains("<State>InService</State>"),
+            "node {i} answers for the fleet: {states}"
+        );
+    }
+    // A second node cut off: now the majority sees it failing, on every node.
+    ip(&["-n", &net.ns("n1"), "route", "add", "blackhole", &route]);
+    for i in 0..3 {
+        until(
+            &format!("node {i} to answer OutOfService"),
+            Duration::from_secs(30),
+            || instance_states(&net, i, &key).contains("<State>OutOfService</State>"),
+        );
+    }
     drop(backend);
 }
