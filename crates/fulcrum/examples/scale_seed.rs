@@ -11,9 +11,21 @@
 //! served. It prints one JSON line: how long the API call took, when the data plane had applied
 //! the new revision, and when a new handshake presented the new certificate.
 //!
+//! `seed --store etcd://HOST:PORT` writes the same state into a fleet's etcd instead (the data
+//! dir then only gets the node's local copy), in batches small enough for etcd's limits on one
+//! transaction (`bench/fleet` uses it).
+//!
+//! `fleet` (`bench/fleet`, results in `bench/FLEET.md`): makes changes through one node's API and
+//! times, for each, how long after the API's answer every node serves it, as seen through each
+//! node's listeners: alternately a listener added to a load balancer (served once a GET on the
+//! new port through that node answers 200) and the same listener deleted (served once a connection
+//! to it through that node is refused). One JSON line per change.
+//!
 //! ```sh
 //! cargo run --example scale_seed -p fulcrum -- seed --data-dir D --pki P --lbs 1000
 //! cargo run --example scale_seed -p fulcrum -- change --api 127.0.0.30:9800 -- fulcrum lb register ...
+//! cargo run --example scale_seed -p fulcrum -- fleet --api A --credentials DIR/credentials \
+//!     --nodes 127.0.0.41,127.0.0.42,127.0.0.43 --first-port 30000 --changes 100
 //! ```
 
 use std::fs;
@@ -45,6 +57,8 @@ enum Cmd {
     Seed(SeedArgs),
     /// Time one API change until the data plane serves it.
     Change(ChangeArgs),
+    /// Time changes made through one node of a fleet until every node serves them.
+    Fleet(FleetArgs),
 }
 
 #[derive(clap::Args)]
@@ -81,8 +95,45 @@ struct SeedArgs {
     #[arg(long, default_value_t = 7)]
     rotate_lb: usize,
     /// Load balancers (with their instances) per `Store::update`; certificates go 4x as many.
+    /// With etcd, keep 4 x batch under etcd's --max-txn-ops (128 by default): every new
+    /// certificate's sealed key is one operation of the commit's transaction.
     #[arg(long, default_value_t = 250)]
     batch: usize,
+    /// A fleet's etcd (`etcd://HOST:PORT`) instead of SQLite in --data-dir; the master key comes
+    /// from FULCRUM_MASTER_KEY, as the nodes' does.
+    #[arg(long)]
+    store: Option<String>,
+    /// The etcd key prefix, as `serve --etcd-prefix`.
+    #[arg(long, default_value = fulcrum_store::DEFAULT_PREFIX)]
+    etcd_prefix: String,
+}
+
+#[derive(clap::Args)]
+struct FleetArgs {
+    /// The API of the node the changes are made through.
+    #[arg(long)]
+    api: SocketAddr,
+    /// The credentials file that node wrote (`DIR/credentials`, profile `[fulcrum]`).
+    #[arg(long)]
+    credentials: PathBuf,
+    /// Every node's listener address (`--bind`), comma-separated.
+    #[arg(long, value_delimiter = ',', required = true)]
+    nodes: Vec<IpAddr>,
+    /// The load balancer the listener is added to and deleted from; its instances on
+    /// --instance-port must be InService.
+    #[arg(long, default_value = "lb-0000")]
+    lb: String,
+    /// Change k uses port first_port + k / 2 (free on every node).
+    #[arg(long)]
+    first_port: u16,
+    #[arg(long, default_value_t = 9000)]
+    instance_port: u16,
+    /// How many changes (half additions, half deletions).
+    #[arg(long, default_value_t = 100)]
+    changes: usize,
+    /// Give up on a change after this many seconds.
+    #[arg(long, default_value_t = 10.0)]
+    timeout: f64,
 }
 
 #[derive(clap::Args)]
@@ -116,6 +167,7 @@ fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
         Cmd::Seed(a) => seed(a),
         Cmd::Change(a) => change(a),
+        Cmd::Fleet(a) => fleet(a),
     }
 }
 
@@ -157,8 +209,17 @@ fn write_private(path: &Path, contents: &str) -> anyhow::Result<()> {
 fn seed(a: SeedArgs) -> anyhow::Result<()> {
     let started = Instant::now();
     fs::create_dir_all(&a.pki).with_context(|| format!("creating {}", a.pki.display()))?;
-    let store = Store::open(&a.data_dir)
-        .with_context(|| format!("opening the store in {}", a.data_dir.display()))?;
+    let store = match &a.store {
+        None => Store::open(&a.data_dir)
+            .with_context(|| format!("opening the store in {}", a.data_dir.display()))?,
+        Some(url) => {
+            let mut config = fulcrum_store::EtcdConfig::from_url(url)
+                .map_err(|e| anyhow::anyhow!("--store: {e}"))?;
+            config.prefix = a.etcd_prefix.clone();
+            Store::open_etcd(&a.data_dir, config)
+                .with_context(|| format!("opening the store at {url}"))?
+        }
+    };
     if store.snapshot().revision != 0 {
         bail!("{} already holds a state", a.data_dir.display());
     }
@@ -419,4 +480,144 @@ fn change(a: ChangeArgs) -> anyhow::Result<()> {
         ms(served),
     );
     Ok(())
+}
+
+// ---------------------------------------------------------------------------------------------
+// fleet: changes through one node, served by every node.
+
+/// What `DIR/credentials` holds under `[fulcrum]`.
+fn read_credentials(path: &Path) -> anyhow::Result<(String, String)> {
+    let text = fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let value = |key: &str| {
+        text.lines()
+            .filter_map(|l| l.split_once('='))
+            .find(|(k, _)| k.trim() == key)
+            .map(|(_, v)| v.trim().to_owned())
+            .with_context(|| format!("no {key} in {}", path.display()))
+    };
+    Ok((value("aws_access_key_id")?, value("aws_secret_access_key")?))
+}
+
+/// Whether `addr` serves the listener as wanted: present (a GET answers 200) or gone (a
+/// connection is refused).
+async fn served(addr: SocketAddr, present: bool) -> bool {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let conn = tokio::time::timeout(Duration::from_secs(1), tokio::net::TcpStream::connect(addr));
+    let mut stream = match conn.await {
+        Ok(Ok(s)) => s,
+        Ok(Err(e)) => return !present && e.kind() == std::io::ErrorKind::ConnectionRefused,
+        Err(_) => return false,
+    };
+    if !present {
+        return false;
+    }
+    let request = format!("GET / HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+    if stream.write_all(request.as_bytes()).await.is_err() {
+        return false;
+    }
+    let mut head = [0u8; 12];
+    let read = tokio::time::timeout(Duration::from_secs(2), stream.read_exact(&mut head)).await;
+    // `HTTP/1.x`: fulcrum passes an HTTP/1.0 instance's version on (python3's http.server).
+    matches!(read, Ok(Ok(_))) && head.starts_with(b"HTTP/1.") && head.ends_with(b" 200")
+}
+
+fn fleet(a: FleetArgs) -> anyhow::Result<()> {
+    use aws_sdk_elasticloadbalancing as elb;
+    let (id, secret) = read_credentials(&a.credentials)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    runtime.block_on(async move {
+        let config = elb::Config::builder()
+            .endpoint_url(format!("http://{}", a.api))
+            .region(elb::config::Region::new("us-east-1"))
+            .credentials_provider(aws_credential_types::Credentials::new(
+                id, secret, None, None, "bench",
+            ))
+            .behavior_version(elb::config::BehaviorVersion::latest())
+            .build();
+        let client = elb::Client::from_conf(config);
+        let timeout = Duration::from_secs_f64(a.timeout);
+        for k in 0..a.changes {
+            let port = u16::try_from(k / 2)
+                .ok()
+                .and_then(|k| a.first_port.checked_add(k))
+                .context("port out of range")?;
+            let present = k % 2 == 0;
+            // Every node is watched from before the call: a node may serve the change before
+            // the API's answer reaches the client.
+            let sent = Instant::now();
+            let watchers: Vec<_> = a
+                .nodes
+                .iter()
+                .map(|&ip| {
+                    let addr = SocketAddr::new(ip, port);
+                    tokio::spawn(async move {
+                        while sent.elapsed() < timeout {
+                            if served(addr, present).await {
+                                return Some(Instant::now());
+                            }
+                            tokio::time::sleep(Duration::from_millis(1)).await;
+                        }
+                        None
+                    })
+                })
+                .collect();
+            let call = if present {
+                client
+                    .create_load_balancer_listeners()
+                    .load_balancer_name(&a.lb)
+                    .listeners(
+                        elb::types::Listener::builder()
+                            .protocol("HTTP")
+                            .load_balancer_port(i32::from(port))
+                            .instance_protocol("HTTP")
+                            .instance_port(i32::from(a.instance_port))
+                            .build()?,
+                    )
+                    .send()
+                    .await
+                    .map(|_| ())
+                    .map_err(|e| elb::error::DisplayErrorContext(&e).to_string())
+            } else {
+                client
+                    .delete_load_balancer_listeners()
+                    .load_balancer_name(&a.lb)
+                    .load_balancer_ports(i32::from(port))
+                    .send()
+                    .await
+                    .map(|_| ())
+                    .map_err(|e| elb::error::DisplayErrorContext(&e).to_string())
+            };
+            let answered = Instant::now();
+            call.map_err(|e| anyhow::anyhow!("change {k}: {e}"))?;
+            let mut nodes_ms = Vec::new();
+            for w in watchers {
+                let at = w.await?;
+                // From the answer; negative when the node served it before the answer came.
+                nodes_ms.push(at.map(|at| {
+                    if at >= answered {
+                        (at - answered).as_secs_f64() * 1e3
+                    } else {
+                        -(answered - at).as_secs_f64() * 1e3
+                    }
+                }));
+            }
+            let all = nodes_ms
+                .iter()
+                .copied()
+                .collect::<Option<Vec<f64>>>()
+                .map(|v| v.into_iter().fold(f64::MIN, f64::max));
+            let fmt = |v: Option<f64>| v.map_or("null".to_owned(), |v| format!("{v:.2}"));
+            println!(
+                "{{\"k\":{k},\"kind\":\"{}\",\"port\":{port},\"api_ms\":{:.2},\"nodes_ms\":[{}],\"all_ms\":{}}}",
+                if present { "add" } else { "delete" },
+                (answered - sent).as_secs_f64() * 1e3,
+                nodes_ms.iter().map(|v| fmt(*v)).collect::<Vec<_>>().join(","),
+                fmt(all),
+            );
+        }
+        Ok(())
+    })
 }
