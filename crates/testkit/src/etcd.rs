@@ -110,6 +110,33 @@ impl Etcd {
         self.client.to_string()
     }
 
+    /// etcd's own client, connected to this member: for tests that look at or change etcd
+    /// behind the store's back.
+    pub async fn client(&self) -> etcd_client::Client {
+        etcd_client::Client::connect([format!("http://{}", self.client)], None)
+            .await
+            .expect("connect to the test's etcd")
+    }
+
+    /// Every key in etcd with its value.
+    pub async fn dump(&self) -> Vec<(String, Vec<u8>)> {
+        let resp = self
+            .client()
+            .await
+            .get("", Some(etcd_client::GetOptions::new().with_all_keys()))
+            .await
+            .expect("read every key");
+        resp.kvs()
+            .iter()
+            .map(|kv| {
+                (
+                    String::from_utf8_lossy(kv.key()).into_owned(),
+                    kv.value().to_vec(),
+                )
+            })
+            .collect()
+    }
+
     /// `etcd://host:port`, as `fulcrum serve --store` takes it.
     pub fn url(&self) -> String {
         format!("etcd://{}", self.client)

@@ -7,6 +7,7 @@ mod changes;
 #[path = "../common/mod.rs"]
 mod common;
 mod service;
+mod vip;
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -168,24 +169,4 @@ async fn configure(elb: &elb::Client, name: &str, backends: &[Backend]) {
 
 fn free_port() -> u16 {
     fulcrum_testkit::closed_port().port()
-}
-
-/// Every key and value in etcd, read with etcd's own client.
-async fn etcd_dump(etcd: &Etcd) -> Vec<(String, Vec<u8>)> {
-    let mut client = etcd_client::Client::connect([format!("http://{}", etcd.endpoint())], None)
-        .await
-        .unwrap();
-    let resp = client
-        .get("", Some(etcd_client::GetOptions::new().with_all_keys()))
-        .await
-        .unwrap();
-    resp.kvs()
-        .iter()
-        .map(|kv| {
-            (
-                String::from_utf8_lossy(kv.key()).into_owned(),
-                kv.value().to_vec(),
-            )
-        })
-        .collect()
 }

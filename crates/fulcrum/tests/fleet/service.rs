@@ -12,7 +12,7 @@ use aws_sdk_elasticloadbalancing as elb;
 use fulcrum_testkit::{client_tls_config, eventually, http_get, https_get, TestCa};
 
 use super::common::{backends_on_one_port, wait_in_service};
-use super::{configure, etcd_dump, free_port, http_lb, node, Fleet};
+use super::{configure, free_port, http_lb, node, Fleet};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_certificate_and_load_balancer_made_on_one_node_serve_on_every_node() {
@@ -167,7 +167,7 @@ async fn a_certificate_and_load_balancer_made_on_one_node_serve_on_every_node() 
     assert_eq!(status.matches(" yes ").count(), 3, "{status}");
 
     // No secret in etcd in plain text: read every key.
-    let dump = etcd_dump(&f.etcd).await;
+    let dump = f.etcd.dump().await;
     assert!(dump.len() > 5);
     let key_body: String = key.lines().filter(|l| !l.starts_with("-----")).collect();
     for (name, value) in &dump {

@@ -43,7 +43,11 @@ struct Net {
 impl Net {
     /// `None` when this process may not make namespaces (not root).
     fn build(nodes: usize) -> Option<Net> {
-        let tag = format!("{}", std::process::id() % 100_000);
+        // Apart from any other test's network, in this process (a counter) and in another
+        // run at once (the process id); interface names stay within 15 characters.
+        static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let tag = format!("{}{n}", std::process::id() % 10_000);
         let probe = format!("fl-probe-{tag}");
         let can = Command::new("ip")
             .args(["netns", "add", &probe])
@@ -55,7 +59,7 @@ impl Net {
         }
         ip(&["netns", "del", &probe]);
         let mut net = Net {
-            subnet: 20 + (std::process::id() % 200) as u8,
+            subnet: 20 + ((std::process::id() + 97 * n) % 200) as u8,
             tag,
             namespaces: Vec::new(),
         };
@@ -316,6 +320,59 @@ fn holders(net: &Net, alive: &[usize]) -> Vec<usize> {
         .collect()
 }
 
+/// etcd and an instance in this process's namespace, a load balancer `web` on port 80 written
+/// into etcd before the nodes start, and the three nodes in theirs.
+struct Testbed {
+    etcd: Etcd,
+    _runtime: tokio::runtime::Runtime,
+    backend: Backend,
+    _seed: tempfile::TempDir,
+    dirs: Vec<tempfile::TempDir>,
+    nodes: Vec<NodeProc>,
+}
+
+impl Testbed {
+    /// The instance listens on `.backend` of the test network.
+    fn start(net: &Net, backend: u8) -> Testbed {
+        let etcd = Etcd::start_on(IpAddr::V4(net.host(1)), &[]);
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        let backend = runtime
+            .block_on(Backend::start_on(
+                "i-0",
+                SocketAddr::new(IpAddr::V4(net.host(backend)), 0),
+            ))
+            .unwrap();
+        let seed = tempfile::tempdir().unwrap();
+        let config = fulcrum_store::EtcdConfig::from_url(&etcd.url()).unwrap();
+        let store = Store::open_etcd_with_key(
+            seed.path(),
+            config,
+            MasterKey::from_hex(MASTER_KEY).unwrap(),
+        )
+        .unwrap();
+        store
+            .update(|s| super::common::add_http_lb(s, "web", 80, backend.addr()))
+            .unwrap();
+        drop(store);
+        let dirs: Vec<_> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
+        let nodes = (0..3)
+            .map(|i| NodeProc::spawn(net, i, &etcd, dirs[i].path()))
+            .collect();
+        Testbed {
+            etcd,
+            _runtime: runtime,
+            backend,
+            _seed: seed,
+            dirs,
+            nodes,
+        }
+    }
+}
+
 #[test]
 fn the_floating_address_moves_when_its_holder_dies_and_when_it_drains() {
     let Some(net) = Net::build(3) else {
@@ -325,37 +382,14 @@ fn the_floating_address_moves_when_its_holder_dies_and_when_it_drains() {
         );
         return;
     };
-    let etcd = Etcd::start_on(IpAddr::V4(net.host(1)), &[]);
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
-    let backend = runtime
-        .block_on(Backend::start_on(
-            "i-0",
-            SocketAddr::new(IpAddr::V4(net.host(1)), 0),
-        ))
-        .unwrap();
-    // The state, written before the nodes start: a load balancer on port 80 of every node.
-    let seed_dir = tempfile::tempdir().unwrap();
-    {
-        let mut config = fulcrum_store::EtcdConfig::from_url(&etcd.url()).unwrap();
-        config.prefix = fulcrum_store::DEFAULT_PREFIX.to_owned();
-        let store = Store::open_etcd_with_key(
-            seed_dir.path(),
-            config,
-            MasterKey::from_hex(MASTER_KEY).unwrap(),
-        )
-        .unwrap();
-        store
-            .update(|s| super::common::add_http_lb(s, "web", 80, backend.addr()))
-            .unwrap();
-    }
-    let dirs: Vec<_> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
-    let mut nodes: Vec<NodeProc> = (0..3)
-        .map(|i| NodeProc::spawn(&net, i, &etcd, dirs[i].path()))
-        .collect();
+    let Testbed {
+        etcd,
+        _runtime,
+        backend,
+        dirs,
+        mut nodes,
+        _seed,
+    } = Testbed::start(&net, 1);
     let logs = |dirs: &[tempfile::TempDir]| -> String {
         dirs.iter()
             .map(|d| std::fs::read_to_string(d.path().join("serve.log")).unwrap_or_default())
@@ -525,7 +559,6 @@ fn instance_health_is_answered_for_the_fleet() {
         eprintln!("skipped: making network namespaces needs root; CI runs this as root");
         return;
     };
-    let etcd = Etcd::start_on(IpAddr::V4(net.host(1)), &[]);
     // The instance on an address of its own, so that cutting a node off it spares etcd.
     ip(&[
         "addr",
@@ -534,34 +567,9 @@ fn instance_health_is_answered_for_the_fleet() {
         "dev",
         &format!("flr{}", net.tag),
     ]);
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
-    let backend = runtime
-        .block_on(Backend::start_on(
-            "i-0",
-            SocketAddr::new(IpAddr::V4(net.host(2)), 0),
-        ))
-        .unwrap();
-    let seed_dir = tempfile::tempdir().unwrap();
-    {
-        let config = fulcrum_store::EtcdConfig::from_url(&etcd.url()).unwrap();
-        let store = Store::open_etcd_with_key(
-            seed_dir.path(),
-            config,
-            MasterKey::from_hex(MASTER_KEY).unwrap(),
-        )
-        .unwrap();
-        store
-            .update(|s| super::common::add_http_lb(s, "web", 80, backend.addr()))
-            .unwrap();
-    }
-    let dirs: Vec<_> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
-    let _nodes: Vec<NodeProc> = (0..3)
-        .map(|i| NodeProc::spawn(&net, i, &etcd, dirs[i].path()))
-        .collect();
+    // Bound whole: what the test does not name must live as long as it does.
+    let testbed = Testbed::start(&net, 2);
+    let dirs = &testbed.dirs;
     let key = {
         let mut key = (String::new(), String::new());
         until("a node's credentials", Duration::from_secs(30), || {
@@ -627,5 +635,5 @@ fn instance_health_is_answered_for_the_fleet() {
             || instance_states(&net, i, &key).contains("<State>OutOfService</State>"),
         );
     }
-    drop(backend);
+    drop(testbed);
 }

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use fulcrum_store::{EtcdConfig, KeyScope, Store, StoreError, StoreHealth};
 use fulcrum_testkit::{Etcd, EtcdCluster};
 
-use super::{etcd_config, fake_pem, http_lb_named, key, node_dir, populate};
+use super::{block_on, etcd_config, fake_pem, http_lb_named, key, node_dir, populate};
 
 /// Polls `f` until it holds, for at most `limit`.
 fn wait_until(what: &str, limit: Duration, mut f: impl FnMut() -> bool) {
@@ -211,23 +211,16 @@ fn a_watch_resumes_where_it_was_and_reads_everything_after_a_compaction() {
 }
 
 fn compact(etcd: &Etcd, revision: i64) {
-    let endpoint = format!("http://{}", etcd.endpoint());
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap()
-        .block_on(async move {
-            let mut client = etcd_client::Client::connect([endpoint], None)
-                .await
-                .unwrap();
-            client
-                .compact(
-                    revision,
-                    Some(etcd_client::CompactionOptions::new().with_physical()),
-                )
-                .await
-                .unwrap();
-        });
+    block_on(async {
+        etcd.client()
+            .await
+            .compact(
+                revision,
+                Some(etcd_client::CompactionOptions::new().with_physical()),
+            )
+            .await
+            .unwrap();
+    });
 }
 
 /// etcd with authentication and tokens that expire after 2 s: the store logs in again by
@@ -235,19 +228,12 @@ fn compact(etcd: &Etcd, revision: i64) {
 #[test]
 fn expired_auth_tokens_are_renewed() {
     let etcd = Etcd::start_with(&["--auth-token=simple", "--auth-token-ttl=2"]);
-    let endpoint = format!("http://{}", etcd.endpoint());
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap()
-        .block_on(async move {
-            let mut client = etcd_client::Client::connect([endpoint], None)
-                .await
-                .unwrap();
-            client.user_add("root", "rootpw", None).await.unwrap();
-            client.user_grant_role("root", "root").await.unwrap();
-            client.auth_enable().await.unwrap();
-        });
+    block_on(async {
+        let mut client = etcd.client().await;
+        client.user_add("root", "rootpw", None).await.unwrap();
+        client.user_grant_role("root", "root").await.unwrap();
+        client.auth_enable().await.unwrap();
+    });
     let dirs = tempfile::tempdir().unwrap();
     let config = |etcd: &Etcd| {
         let mut c = etcd_config(etcd);
@@ -311,27 +297,16 @@ fn a_leader_change_is_survived_without_a_restart() {
 
 /// The member etcd's leader is on, asked with etcd's own client of every member but `stopped`.
 fn leader(cluster: &EtcdCluster, stopped: Option<usize>) -> usize {
-    let endpoints: Vec<(usize, String)> = cluster
-        .members
-        .iter()
-        .enumerate()
-        .filter(|(i, _)| Some(*i) != stopped)
-        .map(|(i, m)| (i, format!("http://{}", m.endpoint())))
-        .collect();
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap()
-        .block_on(async move {
-            for (i, endpoint) in &endpoints {
-                let mut client = etcd_client::Client::connect([endpoint.clone()], None)
-                    .await
-                    .unwrap();
-                let status = client.status().await.unwrap();
-                if status.leader() == status.header().unwrap().member_id() {
-                    return *i;
-                }
+    block_on(async {
+        for (i, member) in cluster.members.iter().enumerate() {
+            if Some(i) == stopped {
+                continue;
             }
-            panic!("no running member is the leader")
-        })
+            let status = member.client().await.status().await.unwrap();
+            if status.leader() == status.header().unwrap().member_id() {
+                return i;
+            }
+        }
+        panic!("no running member is the leader")
+    })
 }

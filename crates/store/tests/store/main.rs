@@ -118,7 +118,11 @@ impl Fixture {
                 .map(|p| (p.display().to_string(), std::fs::read(&p).unwrap()))
                 .collect(),
             Fixture::Etcd { etcd, dirs } => {
-                let mut all = etcd_dump(etcd);
+                // Keys too: a name could carry a secret as well as a value.
+                let mut all: Vec<(String, Vec<u8>)> = block_on(etcd.dump())
+                    .into_iter()
+                    .map(|(k, v)| (k.clone(), [k.into_bytes(), v].concat()))
+                    .collect();
                 // The local caches are part of what a node keeps.
                 for node in std::fs::read_dir(dirs.path()).unwrap() {
                     let cache = node.unwrap().path().join(fulcrum_store::CACHE_FILE);
@@ -128,6 +132,25 @@ impl Fixture {
                 }
                 all
             }
+        }
+    }
+}
+
+impl Fixture {
+    /// How many sealed private keys the backend keeps.
+    fn sealed_keys(&self) -> usize {
+        match self {
+            Fixture::Sqlite(dir) => {
+                let n: i64 = rusqlite::Connection::open(dir.path().join(fulcrum_store::DB_FILE))
+                    .unwrap()
+                    .query_row("SELECT count(*) FROM private_keys", [], |r| r.get(0))
+                    .unwrap();
+                usize::try_from(n).unwrap()
+            }
+            Fixture::Etcd { etcd, .. } => block_on(etcd.dump())
+                .iter()
+                .filter(|(k, _)| k.starts_with(&format!("{}keys/", fulcrum_store::DEFAULT_PREFIX)))
+                .count(),
         }
     }
 }
@@ -143,31 +166,13 @@ fn etcd_config(etcd: &Etcd) -> EtcdConfig {
     EtcdConfig::from_url(&etcd.url()).unwrap()
 }
 
-/// Every key and value in etcd, read with etcd's own client.
-fn etcd_dump(etcd: &Etcd) -> Vec<(String, Vec<u8>)> {
-    let endpoint = format!("http://{}", etcd.endpoint());
+/// Runs `work` to its end on a runtime of its own (these tests are not async).
+fn block_on<F: std::future::Future>(work: F) -> F::Output {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .unwrap()
-        .block_on(async move {
-            let mut client = etcd_client::Client::connect([endpoint], None)
-                .await
-                .unwrap();
-            let resp = client
-                .get("", Some(etcd_client::GetOptions::new().with_all_keys()))
-                .await
-                .unwrap();
-            resp.kvs()
-                .iter()
-                .map(|kv| {
-                    (
-                        String::from_utf8_lossy(kv.key()).into_owned(),
-                        [kv.key(), kv.value()].concat(),
-                    )
-                })
-                .collect()
-        })
+        .block_on(work)
 }
 
 fn contains(haystack: &[u8], needle: &str) -> bool {

@@ -4,57 +4,9 @@
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 
-use fulcrum_model::PrivateKeyPem;
 use fulcrum_store::{MasterKey, Store, StoreError, DB_FILE, MASTER_KEY_ENV, MASTER_KEY_FILE};
 
 use super::{fake_pem, key, populate};
-
-#[test]
-fn state_and_keys_survive_reopen() {
-    let dir = tempfile::tempdir().unwrap();
-    let before = {
-        let store = Store::open_with_key(dir.path(), key()).unwrap();
-        assert_eq!(store.snapshot().revision, 0);
-        populate(&store);
-        store.snapshot()
-    };
-    assert_eq!(before.revision, 2);
-    let store = Store::open_with_key(dir.path(), key()).unwrap();
-    let after = store.snapshot();
-    assert_eq!(after.revision, 2);
-    assert_eq!(after.state, before.state);
-    assert_eq!(
-        after.state.certificates["ASCA2"].private_key.expose(),
-        fake_pem("two")
-    );
-
-    // Deleting a certificate and replacing a key are persisted too.
-    store
-        .update(|s| {
-            s.delete_certificate("two")?;
-            s.certificates.get_mut("ASCA1").unwrap().private_key =
-                PrivateKeyPem::new(fake_pem("rotated"));
-            Ok(())
-        })
-        .unwrap();
-    drop(store);
-    let store = Store::open_with_key(dir.path(), key()).unwrap();
-    let snap = store.snapshot();
-    assert_eq!(snap.revision, 3);
-    assert!(!snap.state.certificates.contains_key("ASCA2"));
-    assert_eq!(
-        snap.state.certificates["ASCA1"].private_key.expose(),
-        fake_pem("rotated")
-    );
-    let rows: i64 = rusqlite::Connection::open(dir.path().join(DB_FILE))
-        .unwrap()
-        .query_row("SELECT count(*) FROM private_keys", [], |r| r.get(0))
-        .unwrap();
-    assert_eq!(
-        rows, 1,
-        "the deleted certificate's key must be gone from disk"
-    );
-}
 
 #[test]
 fn a_failed_commit_changes_nothing() {
