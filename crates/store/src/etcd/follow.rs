@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use etcd_client::{PutOptions, WatchOptions};
 
+use super::mirror::HEALTH;
 use super::{bounded, lock, now, view_of, Ctx, NODES};
 
 /// Pauses between attempts to reach etcd again: short first (a leader election is over in about
@@ -37,7 +38,7 @@ pub(crate) async fn follow(ctx: Arc<Ctx>) {
 
 /// One watch, from connecting to its end; returns why it ended.
 async fn follow_once(ctx: &Ctx, read_all: &mut bool, pause: &mut Duration) -> String {
-    let mut client = match ctx.client().await {
+    let client = match ctx.client().await {
         Ok(c) => c,
         Err(e) => return e.to_string(),
     };
@@ -52,7 +53,10 @@ async fn follow_once(ctx: &Ctx, read_all: &mut bool, pause: &mut Duration) -> St
         .with_prefix()
         .with_start_revision(start)
         .with_progress_notify();
-    let mut stream = match bounded("watching", client.watch(ctx.key(""), Some(options))).await {
+    let mut watcher = client
+        .watch_client()
+        .max_decoding_message_size(super::MAX_ANSWER);
+    let mut stream = match bounded("watching", watcher.watch(ctx.key(""), Some(options))).await {
         Ok(s) => s,
         Err(e) => return e.to_string(),
     };
@@ -129,6 +133,7 @@ async fn keep_registered(ctx: &Ctx) -> Result<(), String> {
             .map_err(|e| e.to_string())?;
     let mut wanted = ctx.node.subscribe();
     let mut nodes = ctx.nodes_seen.subscribe();
+    let mut health_written: Option<Vec<u8>> = None;
     let mut beat = tokio::time::interval(HEARTBEAT);
     loop {
         tokio::select! {
@@ -139,8 +144,13 @@ async fn keep_registered(ctx: &Ctx) -> Result<(), String> {
                 // Only a record that is gone is written again: while two processes of one
                 // node overlap (an upgrade), each rewriting what the other wrote would never end.
                 let gone = wanted.borrow().as_ref().is_some_and(|r| {
-                    !lock(&ctx.mirror).entries.contains_key(&format!("{NODES}{}", r.id))
+                    let mirror = lock(&ctx.mirror);
+                    !mirror.entries.contains_key(&format!("{NODES}{}", r.id))
+                        || !mirror.entries.contains_key(&format!("{HEALTH}{}", r.id))
                 });
+                if gone {
+                    health_written = None;
+                }
                 if !gone {
                     continue;
                 }
@@ -167,6 +177,23 @@ async fn keep_registered(ctx: &Ctx) -> Result<(), String> {
         }
         record.heartbeat = now();
         record.view = view_of(&ctx.health());
+        // The instances' health (about 240 bytes an instance) is written only when it changed;
+        // the record itself, a few hundred bytes, every heartbeat.
+        let health =
+            serde_json::to_vec(&std::mem::take(&mut record.health)).map_err(|e| e.to_string())?;
+        if health_written.as_ref() != Some(&health) {
+            bounded(
+                "writing the node's view of the instances",
+                client.put(
+                    ctx.key(&format!("{HEALTH}{}", record.id)),
+                    health.clone(),
+                    Some(PutOptions::new().with_lease(lease)),
+                ),
+            )
+            .await
+            .map_err(|e| e.to_string())?;
+            health_written = Some(health);
+        }
         let value = serde_json::to_vec(&record).map_err(|e| e.to_string())?;
         bounded(
             "writing the node's record",

@@ -17,13 +17,15 @@ pub(crate) const ACCESS_KEYS: &str = "access-keys/";
 pub(crate) const SECRETS: &str = "secrets/";
 pub(crate) const KEY_CHECK: &str = "key-check";
 pub(crate) const NODES: &str = "nodes/";
+/// Each node's view of the instances' health, under the node's lease: `health/ID`.
+pub(crate) const HEALTH: &str = "health/";
 /// Roles held under a lease (the floating address): `roles/NAME`.
 pub(crate) const ROLES: &str = "roles/";
 
 /// Whether `name` is only true while a lease lives (a node's record, a role's holder): not
 /// configuration, not worth a snapshot or a place in the local copy.
 pub(crate) fn is_leased(name: &str) -> bool {
-    name.starts_with(NODES) || name.starts_with(ROLES)
+    name.starts_with(NODES) || name.starts_with(HEALTH) || name.starts_with(ROLES)
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

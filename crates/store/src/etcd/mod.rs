@@ -2,8 +2,9 @@
 //! etcd): `state` (the configuration's JSON, without keys; its revision is etcd's mod_revision
 //! of this key), `keys/ID` (each certificate's private key, sealed), `access-keys/ID` (sealed
 //! secrets), `secrets/NAME` (node secrets, sealed), `key-check` (the master key's check value),
-//! `nodes/ID` (each live node's record, under its lease) and `roles/NAME` (the holder of a role
-//! such as the floating address, under the holder's lease).
+//! `nodes/ID` and `health/ID` (each live node's record, and its view of the instances, written
+//! only when it changes; under the node's lease) and `roles/NAME` (the holder of a role such as
+//! the floating address, under the holder's lease).
 //!
 //! Reads never go to etcd: a watch keeps a copy of the prefix in the node (`mirror.rs`), resumed
 //! from the last revision it saw after etcd comes back and read again in full when that
@@ -51,6 +52,9 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(3);
 const OPEN_TIMEOUT: Duration = Duration::from_secs(4);
 /// How long a write waits for the watch to bring it back before reading it directly.
 const SEEN_TIMEOUT: Duration = Duration::from_secs(1);
+/// The largest answer read from etcd: a full read of a large fleet is one answer (gRPC's own
+/// default, 4 MiB, stopped a fleet of a few thousand load balancers from starting).
+pub(crate) const MAX_ANSWER: usize = 256 << 20;
 
 /// What the store's methods and its background tasks share.
 pub(crate) struct Ctx {
@@ -191,10 +195,14 @@ impl Ctx {
 
     /// Reads every key under the prefix at one revision and makes it the mirror.
     async fn full_read(&self) -> Result<(), StoreError> {
-        let mut client = self.client().await?;
+        let mut kv = self
+            .client()
+            .await?
+            .kv_client()
+            .max_decoding_message_size(MAX_ANSWER);
         let mut resp = bounded(
             "reading the fleet's keys",
-            client.get(self.key(""), Some(GetOptions::new().with_prefix())),
+            kv.get(self.key(""), Some(GetOptions::new().with_prefix())),
         )
         .await?;
         let revision = resp.header().map_or(0, |h| h.revision());
@@ -586,11 +594,19 @@ impl Etcd {
         self.run(async move { ctx.put_if_absent(&name, sealed).await })?
     }
 
-    /// The live nodes' records, as this node last saw them.
+    /// The live nodes' records, as this node last saw them, each with its view of the
+    /// instances.
     pub(crate) fn fleet(&self) -> Vec<NodeRecord> {
-        lock(&self.ctx.mirror)
+        let mirror = lock(&self.ctx.mirror);
+        mirror
             .under(NODES)
-            .filter_map(|(_, e)| serde_json::from_slice(&e.value).ok())
+            .filter_map(|(id, e)| {
+                let mut record: NodeRecord = serde_json::from_slice(&e.value).ok()?;
+                if let Some(health) = mirror.entries.get(&format!("{}{id}", mirror::HEALTH)) {
+                    record.health = serde_json::from_slice(&health.value).unwrap_or_default();
+                }
+                Some(record)
+            })
             .collect()
     }
 
