@@ -38,7 +38,9 @@ fn losing_etcd_keeps_the_snapshot_refuses_changes_and_catches_up() {
     });
 
     etcd.stop();
+    let lost = Instant::now();
     wait_until("a notices", Duration::from_secs(10), || degraded(&a));
+    eprintln!("the store noticed etcd was gone after {:?}", lost.elapsed());
     let err = a.update(|s| http_lb_named(s, "later", 81)).unwrap_err();
     assert!(matches!(err, StoreError::Unavailable(_)), "{err}");
     assert!(err.to_string().contains("unreachable"), "{err}");
