@@ -20,6 +20,8 @@ pub struct Etcd {
     /// This member's name and the whole cluster (`name=peer-url,...`).
     name: String,
     initial_cluster: String,
+    /// Where `/health` is asked when the client port speaks TLS (etcd's plain metrics port).
+    metrics: Option<SocketAddr>,
 }
 
 /// Several members of one etcd cluster, for leader changes.
@@ -40,6 +42,7 @@ impl EtcdCluster {
                 extra: Vec::new(),
                 name: format!("m{i}"),
                 initial_cluster: String::new(),
+                metrics: None,
             })
             .collect();
         let cluster = members
@@ -99,10 +102,49 @@ impl Etcd {
             extra: extra.iter().map(|s| s.to_string()).collect(),
             name: "test".into(),
             initial_cluster: String::new(),
+            metrics: None,
         };
         etcd.initial_cluster = format!("test=http://{}", etcd.peer);
         etcd.resume();
         etcd
+    }
+
+    /// Starts a fresh member on loopback whose clients must speak TLS and present a certificate
+    /// signed by `ca` (`--client-cert-auth`); its own certificate is signed by `ca` too, for
+    /// 127.0.0.1. The CA's certificate is at [`Etcd::ca_file`].
+    pub fn start_tls(ca: &crate::TestCa) -> Etcd {
+        let lo = IpAddr::V4(Ipv4Addr::LOCALHOST);
+        let dir = tempfile::tempdir().expect("a temporary directory for etcd");
+        let (cert, key) = ca.issue(&["127.0.0.1", "localhost"]);
+        let write = |name: &str, text: &str| {
+            let path = dir.path().join(name);
+            std::fs::write(&path, text).expect("write a TLS file for etcd");
+            path.display().to_string()
+        };
+        let extra = vec![
+            format!("--cert-file={}", write("server.pem", &cert)),
+            format!("--key-file={}", write("server-key.pem", &key)),
+            format!("--trusted-ca-file={}", write("ca.pem", &ca.cert_pem())),
+            "--client-cert-auth".to_owned(),
+        ];
+        let mut etcd = Etcd {
+            child: None,
+            dir,
+            client: free_port(lo),
+            peer: free_port(lo),
+            extra,
+            name: "test".into(),
+            initial_cluster: String::new(),
+            metrics: Some(free_port(lo)),
+        };
+        etcd.initial_cluster = format!("test=http://{}", etcd.peer);
+        etcd.resume();
+        etcd
+    }
+
+    /// The CA file of a member started with [`Etcd::start_tls`].
+    pub fn ca_file(&self) -> PathBuf {
+        self.dir.path().join("ca.pem")
     }
 
     /// `host:port` of the client endpoint.
@@ -172,7 +214,12 @@ impl Etcd {
             .append(true)
             .open(self.dir.path().join("etcd.log"))
             .expect("etcd's log file");
-        let client = format!("http://{}", self.client);
+        let scheme = if self.metrics.is_some() {
+            "https"
+        } else {
+            "http"
+        };
+        let client = format!("{scheme}://{}", self.client);
         let peer = format!("http://{}", self.peer);
         let child = Command::new(etcd_bin())
             .arg(format!("--name={}", self.name))
@@ -185,6 +232,10 @@ impl Etcd {
             .arg(format!("--listen-peer-urls={peer}"))
             .arg(format!("--initial-advertise-peer-urls={peer}"))
             .arg(format!("--initial-cluster={}", self.initial_cluster))
+            .args(
+                self.metrics
+                    .map(|m| format!("--listen-metrics-urls=http://{m}")),
+            )
             .args(&self.extra)
             .stdin(Stdio::null())
             .stdout(log.try_clone().expect("etcd's log file"))
@@ -220,11 +271,12 @@ impl Etcd {
 
     /// Whether `/health` answers true.
     pub fn healthy(&self) -> bool {
-        let Ok(mut conn) = TcpStream::connect_timeout(&self.client, Duration::from_secs(1)) else {
+        let at = self.metrics.unwrap_or(self.client);
+        let Ok(mut conn) = TcpStream::connect_timeout(&at, Duration::from_secs(1)) else {
             return false;
         };
         let _ = conn.set_read_timeout(Some(Duration::from_secs(2)));
-        let request = format!("GET /health HTTP/1.0\r\nHost: {}\r\n\r\n", self.client);
+        let request = format!("GET /health HTTP/1.0\r\nHost: {at}\r\n\r\n");
         if conn.write_all(request.as_bytes()).is_err() {
             return false;
         }
