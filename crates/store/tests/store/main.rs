@@ -77,7 +77,7 @@ fn http_lb_named(
 enum Fixture {
     Sqlite(tempfile::TempDir),
     Etcd {
-        etcd: Etcd,
+        etcd: Box<Etcd>,
         /// One data dir per handle (each node has its own), for the local caches.
         dirs: tempfile::TempDir,
     },
@@ -90,7 +90,7 @@ impl Fixture {
 
     fn etcd() -> Fixture {
         Fixture::Etcd {
-            etcd: Etcd::start(),
+            etcd: Box::new(Etcd::start()),
             dirs: tempfile::tempdir().unwrap(),
         }
     }
