@@ -117,7 +117,7 @@ pub(crate) async fn serve(
     };
     route.metrics.requests.inc();
     let mut draft = observe::draft(&shared, &route, &conn, &req, received_at);
-    let received = draft.as_ref().map(|d| d.received_counter());
+    let received = draft.as_ref().and_then(|d| d.received_counter());
     let req = req.map(|body| RequestBody::new(body, received));
     let mut exchange = Exchange::default();
     let result = proxy(&route, &conn, req, &mut exchange).await;

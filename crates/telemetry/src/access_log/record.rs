@@ -42,33 +42,35 @@ pub struct Record {
     /// HTTP: the response body; TCP/SSL: every byte to the client.
     pub sent_bytes: u64,
     /// `None` on TCP and SSL listeners.
-    pub http: Option<Box<HttpFields>>,
+    pub http: Option<HttpFields>,
     /// `None` on plain listeners.
     pub tls: Option<TlsFields>,
 }
 
+/// What only HTTP listeners log. The request line and user agent, which the client sent, are
+/// quoted and escaped once, into one buffer, when the record is drafted: one allocation and
+/// one copy per request, not one per field (bench/RESULTS.md).
 #[derive(Debug, Clone)]
 pub struct HttpFields {
     pub elb_status: u16,
     /// `None` when the instance sent no response (logged `0`).
     pub backend_status: Option<u16>,
-    /// `None` when the request could not be read as one (logged `"- - - "`).
-    pub request: Option<RequestLine>,
-    pub user_agent: Option<String>,
+    /// `"request" "user_agent"`, as the line has them.
+    quoted: String,
 }
 
 /// The request line as ELB logs it: `METHOD scheme://host:port/path HTTP/x.y`.
-#[derive(Debug, Clone)]
-pub struct RequestLine {
-    pub method: String,
+#[derive(Debug, Clone, Copy)]
+pub struct RequestLine<'a> {
+    pub method: &'a str,
     /// `http` or `https`.
     pub scheme: &'static str,
     /// The Host header (or HTTP/2 authority) without its port.
-    pub host: String,
+    pub host: &'a str,
     /// The listener's port.
     pub port: u16,
     /// Path and query, as sent.
-    pub path: String,
+    pub path: &'a str,
     /// `HTTP/1.0`, `HTTP/1.1` or `HTTP/2.0`.
     pub version: &'static str,
 }
@@ -81,12 +83,95 @@ pub struct TlsFields {
     pub protocol: &'static str,
 }
 
+impl HttpFields {
+    /// The fields of a request, statuses to come. `request`: `None` when the request could
+    /// not be read as one (logged `"- - - "`); `user_agent` as sent (not UTF-8: replaced, as
+    /// `String::from_utf8_lossy` does; longer than ELB keeps: truncated).
+    pub fn new(request: Option<&RequestLine<'_>>, user_agent: Option<&[u8]>) -> HttpFields {
+        // Valid UTF-8 (nearly every user agent) is checked by the faster test first.
+        let ua = user_agent.map(|ua| match std::str::from_utf8(ua) {
+            Ok(ua) => std::borrow::Cow::Borrowed(ua),
+            Err(_) => String::from_utf8_lossy(ua),
+        });
+        let ua = ua.as_deref().map(|ua| truncate(ua, MAX_USER_AGENT));
+        let mut quoted = String::with_capacity(
+            request.map_or(6, |r| {
+                r.method.len() + r.scheme.len() + r.host.len() + r.path.len() + r.version.len()
+            }) + ua.map_or(1, str::len)
+                + 24,
+        );
+        quoted.push('"');
+        match request {
+            Some(line) => {
+                push_quoted(&mut quoted, line.method);
+                quoted.push(' ');
+                quoted.push_str(line.scheme);
+                quoted.push_str("://");
+                push_quoted(&mut quoted, line.host);
+                quoted.push(':');
+                push_u64(&mut quoted, line.port.into());
+                push_quoted(&mut quoted, line.path);
+                quoted.push(' ');
+                quoted.push_str(line.version);
+            }
+            None => quoted.push_str("- - - "),
+        }
+        quoted.push_str("\" \"");
+        match ua {
+            Some(ua) => push_quoted(&mut quoted, ua),
+            None => quoted.push('-'),
+        }
+        quoted.push('"');
+        HttpFields {
+            elb_status: 0,
+            backend_status: None,
+            quoted,
+        }
+    }
+}
+
+/// Formats the timestamps of lines, with the calendar worked out once per second: the
+/// conversion was most of a line's cost when done for every line (bench/RESULTS.md).
+#[derive(Debug, Default)]
+pub struct Timestamps {
+    /// The second (since the epoch) `prefix` is of.
+    second: Option<u64>,
+    /// `2015-05-13T23:39:43.`
+    prefix: String,
+}
+
+impl Timestamps {
+    /// ISO 8601 in UTC with microseconds, as ELB writes it: `2015-05-13T23:39:43.945958Z`.
+    fn push(&mut self, out: &mut String, at: SystemTime) {
+        let Ok(since) = at.duration_since(SystemTime::UNIX_EPOCH) else {
+            // Before 1970: a clock gone wrong; no cache for it.
+            let t = time::OffsetDateTime::from(at);
+            write_calendar(out, t);
+            push_padded(out, t.microsecond().into(), 6);
+            out.push('Z');
+            return;
+        };
+        let second = since.as_secs();
+        if self.second != Some(second) {
+            self.prefix.clear();
+            write_calendar(
+                &mut self.prefix,
+                time::OffsetDateTime::from(SystemTime::UNIX_EPOCH + Duration::from_secs(second)),
+            );
+            self.second = Some(second);
+        }
+        out.push_str(&self.prefix);
+        push_padded(out, since.subsec_micros().into(), 6);
+        out.push('Z');
+    }
+}
+
 impl Record {
     /// A record that went to no instance yet: no times, no bytes (filled in as it goes).
     pub fn arrived(
         target: Arc<LogTarget>,
         client: SocketAddr,
-        http: Option<Box<HttpFields>>,
+        http: Option<HttpFields>,
         tls: Option<TlsFields>,
     ) -> Record {
         Record {
@@ -107,8 +192,8 @@ impl Record {
     /// Appends the record's line, with its newline. Written digit by digit rather than with
     /// `write!`: core::fmt (and its float formatting above all) was 9,000 instructions of the
     /// 13,000 a logged request cost (bench/RESULTS.md).
-    pub fn write_line(&self, out: &mut String) {
-        write_timestamp(out, self.time);
+    pub fn write_line(&self, out: &mut String, timestamps: &mut Timestamps) {
+        timestamps.push(out, self.time);
         out.push(' ');
         out.push_str(&self.target.load_balancer);
         out.push(' ');
@@ -136,28 +221,8 @@ impl Record {
                 push_u64(out, self.received_bytes);
                 out.push(' ');
                 push_u64(out, self.sent_bytes);
-                out.push_str(" \"");
-                match &http.request {
-                    Some(line) => {
-                        push_quoted(out, &line.method);
-                        out.push(' ');
-                        out.push_str(line.scheme);
-                        out.push_str("://");
-                        push_quoted(out, &line.host);
-                        out.push(':');
-                        push_u64(out, line.port.into());
-                        push_quoted(out, &line.path);
-                        out.push(' ');
-                        out.push_str(line.version);
-                    }
-                    None => out.push_str("- - - "),
-                }
-                out.push_str("\" \"");
-                match &http.user_agent {
-                    Some(ua) => push_quoted(out, truncate(ua, MAX_USER_AGENT)),
-                    None => out.push('-'),
-                }
-                out.push('"');
+                out.push(' ');
+                out.push_str(&http.quoted);
             }
             None => {
                 out.push_str(" - - ");
@@ -179,17 +244,16 @@ impl Record {
         out.push('\n');
     }
 
-    /// The line as a new string (for tails and tests; the writer reuses one buffer).
+    /// The line as a new string (for tests; the writer reuses its buffers).
     pub fn line(&self) -> String {
         let mut out = String::with_capacity(256);
-        self.write_line(&mut out);
+        self.write_line(&mut out, &mut Timestamps::default());
         out
     }
 }
 
-/// ISO 8601 in UTC with microseconds, as ELB writes it: `2015-05-13T23:39:43.945958Z`.
-fn write_timestamp(out: &mut String, at: SystemTime) {
-    let t = time::OffsetDateTime::from(at);
+/// `2015-05-13T23:39:43.`: a timestamp up to its microseconds.
+fn write_calendar(out: &mut String, t: time::OffsetDateTime) {
     push_padded(out, t.year().max(0) as u64, 4);
     out.push('-');
     push_padded(out, u8::from(t.month()).into(), 2);
@@ -202,8 +266,6 @@ fn write_timestamp(out: &mut String, at: SystemTime) {
     out.push(':');
     push_padded(out, t.second().into(), 2);
     out.push('.');
-    push_padded(out, t.microsecond().into(), 6);
-    out.push('Z');
 }
 
 /// Seconds with six decimals (`0.001048`), or ELB's `-1`.
@@ -222,17 +284,32 @@ fn push_u64(out: &mut String, n: u64) {
     push_padded(out, n, 1);
 }
 
-/// `n` in decimal, with leading zeros up to `width` digits.
+/// `n` in decimal, with leading zeros up to `width` digits (at most 20). Two digits at a
+/// time: a line has some twenty numbers, and digit by digit they were its largest cost after
+/// the calendar (bench/RESULTS.md).
 fn push_padded(out: &mut String, mut n: u64, width: usize) {
+    const PAIRS: &[u8; 200] = b"0001020304050607080910111213141516171819\
+        2021222324252627282930313233343536373839\
+        4041424344454647484950515253545556575859\
+        6061626364656667686970717273747576777879\
+        8081828384858687888990919293949596979899";
     let mut digits = [b'0'; 20];
     let mut i = digits.len();
-    loop {
+    while n >= 100 {
+        let pair = 2 * (n % 100) as usize;
+        n /= 100;
+        i -= 2;
+        digits[i] = PAIRS[pair];
+        digits[i + 1] = PAIRS[pair + 1];
+    }
+    if n >= 10 {
+        let pair = 2 * n as usize;
+        i -= 2;
+        digits[i] = PAIRS[pair];
+        digits[i + 1] = PAIRS[pair + 1];
+    } else {
         i -= 1;
-        digits[i] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
+        digits[i] = b'0' + n as u8;
     }
     let start = i.min(digits.len().saturating_sub(width));
     for &d in &digits[start..] {
@@ -260,21 +337,43 @@ fn push_addr(out: &mut String, addr: SocketAddr) {
 }
 
 /// What a client sent, inside a quoted field: a `"` or `\` is escaped with a backslash and
-/// control bytes are written as `\xHH`, so that a line always splits the same way.
+/// control characters (Unicode's Cc: U+0000–U+001F, U+007F–U+009F) are written as `\xHH` of
+/// each of their UTF-8 bytes, so that a line always splits the same way. Runs of other bytes
+/// are copied whole.
 fn push_quoted(out: &mut String, s: &str) {
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            c if c.is_control() => {
-                let mut buf = [0; 4];
-                for b in c.encode_utf8(&mut buf).bytes() {
-                    let _ = write!(out, "\\x{b:02x}");
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let bytes = s.as_bytes();
+    let mut start = 0;
+    let mut i = 0;
+    while i < bytes.len() {
+        let escaped = match bytes[i] {
+            b'"' | b'\\' => 1,
+            0..=0x1f | 0x7f => 1,
+            // U+0080–U+009F.
+            0xc2 if matches!(bytes.get(i + 1), Some(0x80..=0x9f)) => 2,
+            _ => {
+                i += 1;
+                continue;
+            }
+        };
+        out.push_str(&s[start..i]);
+        match bytes[i] {
+            b @ (b'"' | b'\\') => {
+                out.push('\\');
+                out.push(char::from(b));
+            }
+            _ => {
+                for &b in &bytes[i..i + escaped] {
+                    out.push_str("\\x");
+                    out.push(char::from(HEX[usize::from(b >> 4)]));
+                    out.push(char::from(HEX[usize::from(b & 0xf)]));
                 }
             }
-            c => out.push(c),
         }
+        i += escaped;
+        start = i;
     }
+    out.push_str(&s[start..]);
 }
 
 fn truncate(s: &str, max: usize) -> &str {
@@ -302,25 +401,23 @@ mod tests {
     }
 
     fn http(
-        request: Option<RequestLine>,
+        request: Option<RequestLine<'_>>,
         elb: u16,
         backend: Option<u16>,
-    ) -> Option<Box<HttpFields>> {
-        Some(Box::new(HttpFields {
-            elb_status: elb,
-            backend_status: backend,
-            request,
-            user_agent: Some("curl/7.38.0".into()),
-        }))
+    ) -> Option<HttpFields> {
+        let mut fields = HttpFields::new(request.as_ref(), Some(b"curl/7.38.0"));
+        fields.elb_status = elb;
+        fields.backend_status = backend;
+        Some(fields)
     }
 
-    fn get(scheme: &'static str, port: u16) -> Option<RequestLine> {
+    fn get(scheme: &'static str, port: u16) -> Option<RequestLine<'static>> {
         Some(RequestLine {
-            method: "GET".into(),
+            method: "GET",
             scheme,
-            host: "www.example.com".into(),
+            host: "www.example.com",
             port,
-            path: "/".into(),
+            path: "/",
             version: "HTTP/1.1",
         })
     }
@@ -389,7 +486,7 @@ mod tests {
     #[test]
     fn what_a_client_sent_cannot_break_the_line() {
         let mut line = get("http", 80).unwrap();
-        line.path = "/a\"b\\c\n".into();
+        line.path = "/a\"b\\c\n";
         let r = Record {
             target: target(),
             time: at(),
@@ -400,12 +497,10 @@ mod tests {
             response_processing: None,
             received_bytes: 0,
             sent_bytes: 0,
-            http: Some(Box::new(HttpFields {
+            http: Some(HttpFields {
                 elb_status: 400,
-                backend_status: None,
-                request: Some(line),
-                user_agent: Some("x\"y".into()),
-            })),
+                ..HttpFields::new(Some(&line), Some(b"x\"y"))
+            }),
             tls: None,
         };
         let text = r.line();
@@ -414,5 +509,107 @@ mod tests {
             "{text}"
         );
         assert_eq!(text.matches('\n').count(), 1);
+    }
+
+    /// The escaping as it was written first, char by char: the byte-wise one must agree.
+    fn push_quoted_by_char(out: &mut String, s: &str) {
+        for c in s.chars() {
+            match c {
+                '"' => out.push_str("\\\""),
+                '\\' => out.push_str("\\\\"),
+                c if c.is_control() => {
+                    let mut buf = [0; 4];
+                    for b in c.encode_utf8(&mut buf).bytes() {
+                        let _ = write!(out, "\\x{b:02x}");
+                    }
+                }
+                c => out.push(c),
+            }
+        }
+    }
+
+    #[test]
+    fn escaping_byte_by_byte_is_escaping_char_by_char() {
+        let mut every_char: String = (0..0x300u32).filter_map(char::from_u32).collect();
+        every_char.push_str("\u{2028}\u{feff}\u{fffd}\u{1f600}\u{10ffff}");
+        for s in [
+            "",
+            "plain",
+            "a\"b\\c",
+            "\t\r\n\u{0}\u{1f}\u{7f}",
+            "\u{80}\u{85}\u{9f}\u{a0}\u{c0}\u{ff}",
+            "é\u{85}x\u{9f}",
+            "\u{142}\u{2080}\u{c280}",
+            &every_char,
+        ] {
+            let (mut by_byte, mut by_char) = (String::new(), String::new());
+            push_quoted(&mut by_byte, s);
+            push_quoted_by_char(&mut by_char, s);
+            assert_eq!(by_byte, by_char, "{s:?}");
+        }
+    }
+
+    #[test]
+    fn user_agents_that_are_not_utf8_or_too_long() {
+        let fields = HttpFields::new(None, Some(b"a\xffb\xc2"));
+        assert_eq!(fields.quoted, "\"- - - \" \"a\u{fffd}b\u{fffd}\"");
+        let long = format!("x{}", "é".repeat(MAX_USER_AGENT));
+        let fields = HttpFields::new(None, Some(long.as_bytes()));
+        assert_eq!(
+            fields.quoted.len(),
+            "\"- - - \" \"\"".len() + MAX_USER_AGENT - 1,
+            "cut at a char boundary"
+        );
+        assert_eq!(HttpFields::new(None, None).quoted, "\"- - - \" \"-\"");
+    }
+
+    /// The timestamp of each line as the calendar gives it, whether or not the second before
+    /// was the same, and before 1970.
+    #[test]
+    fn cached_timestamps_are_the_calendars() {
+        let mut stamps = Timestamps::default();
+        let base = at();
+        for (offset, expected) in [
+            (0, "2015-05-13T23:39:43.945958Z"),
+            (50, "2015-05-13T23:39:43.946008Z"),
+            (54_042, "2015-05-13T23:39:44.000000Z"),
+            (54_041, "2015-05-13T23:39:43.999999Z"),
+            (86_400_000_000 * 19, "2015-06-01T23:39:43.945958Z"),
+        ] {
+            let mut out = String::new();
+            stamps.push(&mut out, base + Duration::from_micros(offset));
+            assert_eq!(out, expected);
+        }
+        let mut out = String::new();
+        stamps.push(&mut out, SystemTime::UNIX_EPOCH - Duration::from_micros(1));
+        assert_eq!(out, "1969-12-31T23:59:59.999999Z");
+    }
+
+    #[test]
+    fn numbers_are_decimal_and_padded() {
+        for (n, width, expected) in [
+            (0, 1, "0"),
+            (7, 1, "7"),
+            (10, 1, "10"),
+            (99, 1, "99"),
+            (100, 1, "100"),
+            (65535, 1, "65535"),
+            (945_958, 6, "945958"),
+            (73, 6, "000073"),
+            (0, 6, "000000"),
+            (2015, 4, "2015"),
+            (5, 2, "05"),
+            (u64::MAX, 1, "18446744073709551615"),
+            (u64::MAX, 20, "18446744073709551615"),
+        ] {
+            let mut out = String::new();
+            push_padded(&mut out, n, width);
+            assert_eq!(out, expected);
+        }
+        for n in (0..100_000).chain([1 << 32, 999_999_999_999]) {
+            let mut out = String::new();
+            push_u64(&mut out, n);
+            assert_eq!(out, n.to_string());
+        }
     }
 }

@@ -31,50 +31,17 @@ struct LbTail {
     followers: Vec<mpsc::Sender<String>>,
 }
 
-/// What one drain of the queue brought, per load balancer: its lines in order, appended to
-/// one string (no allocation per line; a busy node drains thousands at a time).
-#[derive(Debug, Default)]
-pub struct Batch {
-    by_lb: HashMap<Arc<str>, Lines>,
-}
-
-#[derive(Debug, Default)]
-struct Lines {
-    text: String,
-    /// Where each line starts in `text`.
-    starts: Vec<usize>,
-}
-
-impl Batch {
-    /// One line (with its newline) of `load_balancer`.
-    pub fn push(&mut self, load_balancer: &Arc<str>, line: &str) {
-        let lines = match self.by_lb.get_mut(load_balancer) {
-            Some(lines) => lines,
-            None => self.by_lb.entry(Arc::clone(load_balancer)).or_default(),
-        };
-        lines.starts.push(lines.text.len());
-        lines.text.push_str(line);
+/// The last `n` lines of `text` (whole lines, each with its newline), oldest first.
+fn last_lines(text: &str, n: usize) -> impl Iterator<Item = &str> {
+    let mut start = if n == 0 { text.len() } else { 0 };
+    let body = text.strip_suffix('\n').unwrap_or(text);
+    for (count, (i, _)) in body.rmatch_indices('\n').enumerate() {
+        if count + 1 == n {
+            start = i + 1;
+            break;
+        }
     }
-
-    pub fn is_empty(&self) -> bool {
-        self.by_lb.is_empty()
-    }
-}
-
-impl Lines {
-    /// The last `n` lines, oldest first.
-    fn last(&self, n: usize) -> impl Iterator<Item = &str> {
-        let from = self.starts.len().saturating_sub(n);
-        let ends = self.starts[from..]
-            .iter()
-            .skip(1)
-            .copied()
-            .chain(std::iter::once(self.text.len()));
-        self.starts[from..]
-            .iter()
-            .zip(ends)
-            .map(|(&start, end)| &self.text[start..end])
-    }
+    text[start..].split_inclusive('\n')
 }
 
 /// A follower's end: the recent lines when it started, then each batch as it comes, until the
@@ -129,15 +96,23 @@ impl Tails {
     }
 
     /// Keeps the last lines of a drain and sends them all to the followers of their load
-    /// balancer.
-    pub fn publish(&self, batch: Batch) {
-        if batch.is_empty() {
+    /// balancer: `drained` has, per load balancer, what the drain took of it, whole lines
+    /// appended to one string (no allocation per line; a busy node drains thousands at a time).
+    pub fn publish<'a>(&self, drained: impl IntoIterator<Item = (&'a Arc<str>, &'a str)>) {
+        let mut drained = drained
+            .into_iter()
+            .filter(|(_, text)| !text.is_empty())
+            .peekable();
+        if drained.peek().is_none() {
             return;
         }
         let mut by_lb = self.lock();
-        for (lb, lines) in batch.by_lb {
-            let tail = by_lb.entry(Arc::clone(&lb)).or_default();
-            for line in lines.last(self.capacity) {
+        for (lb, text) in drained {
+            let tail = match by_lb.get_mut(lb) {
+                Some(tail) => tail,
+                None => by_lb.entry(Arc::clone(lb)).or_default(),
+            };
+            for line in last_lines(text, self.capacity) {
                 if tail.recent.len() == self.capacity {
                     tail.recent.pop_front();
                 }
@@ -147,7 +122,7 @@ impl Tails {
                 continue;
             }
             // A follower gone (its client hung up) is forgotten; one behind loses this batch.
-            tail.followers.retain(|f| match f.try_send(lines.text.clone()) {
+            tail.followers.retain(|f| match f.try_send(text.to_owned()) {
                 Ok(()) => true,
                 Err(mpsc::error::TrySendError::Full(_)) => {
                     tracing::debug!(load_balancer = %lb, "a live tail is behind: lines skipped");
@@ -177,24 +152,43 @@ mod tests {
     use super::*;
     use crate::access_log::LogTarget;
 
-    fn batch(lines: &[(&str, &str)]) -> Batch {
-        let mut b = Batch::default();
+    /// What one drain took: the lines of each load balancer in order, appended.
+    fn batch(lines: &[(&str, &str)]) -> Vec<(Arc<str>, String)> {
+        let mut b: Vec<(Arc<str>, String)> = Vec::new();
         for (lb, line) in lines {
-            b.push(&Arc::from(*lb), line);
+            match b.iter_mut().find(|(l, _)| &**l == *lb) {
+                Some((_, text)) => text.push_str(line),
+                None => b.push((Arc::from(*lb), (*line).to_owned())),
+            }
         }
         b
+    }
+
+    fn publish(tails: &Tails, lines: &[(&str, &str)]) {
+        let b = batch(lines);
+        tails.publish(b.iter().map(|(lb, text)| (lb, text.as_str())));
+    }
+
+    #[test]
+    fn last_lines_are_whole_lines() {
+        let text = "a\nbb\nccc\n";
+        let last = |n| last_lines(text, n).collect::<Vec<_>>();
+        assert_eq!(last(0), Vec::<&str>::new());
+        assert_eq!(last(1), ["ccc\n"]);
+        assert_eq!(last(2), ["bb\n", "ccc\n"]);
+        assert_eq!(last(3), ["a\n", "bb\n", "ccc\n"]);
+        assert_eq!(last(100), ["a\n", "bb\n", "ccc\n"]);
+        assert_eq!(last_lines("", 5).count(), 0);
     }
 
     #[test]
     fn the_ring_keeps_the_last_lines() {
         let tails = Tails::with_capacity(2);
-        tails.publish(batch(&[("a", "0\n")]));
-        tails.publish(batch(&[
-            ("a", "1\n"),
-            ("b", "x\n"),
-            ("a", "2\n"),
-            ("a", "3\n"),
-        ]));
+        publish(&tails, &[("a", "0\n")]);
+        publish(
+            &tails,
+            &[("a", "1\n"), ("b", "x\n"), ("a", "2\n"), ("a", "3\n")],
+        );
         assert_eq!(tails.recent("a", 10), "2\n3\n");
         assert_eq!(tails.recent("a", 1), "3\n");
         assert_eq!(tails.recent("b", 10), "x\n");
@@ -205,15 +199,14 @@ mod tests {
     fn followers_get_what_comes_after_the_recent_lines() {
         let tails = Tails::with_capacity(10);
         let target = LogTarget::new("a", false, None, None, None);
-        tails.publish(batch(&[("a", "old\n")]));
+        publish(&tails, &[("a", "old\n")]);
         let mut tail = tails.follow("a", 10, target.follow());
         assert!(target.wanted(), "a follower makes records wanted");
         assert_eq!(tail.recent, "old\n");
-        tails.publish(batch(&[
-            ("a", "new 1\n"),
-            ("b", "other\n"),
-            ("a", "new 2\n"),
-        ]));
+        publish(
+            &tails,
+            &[("a", "new 1\n"), ("b", "other\n"), ("a", "new 2\n")],
+        );
         assert_eq!(tail.lines.try_recv().unwrap(), "new 1\nnew 2\n");
         assert!(tail.lines.try_recv().is_err());
 
@@ -232,7 +225,7 @@ mod tests {
         let target = LogTarget::new("a", false, None, None, None);
         let tail = tails.follow("a", 0, target.follow());
         drop(tail);
-        tails.publish(batch(&[("a", "1\n")]));
+        publish(&tails, &[("a", "1\n")]);
         assert!(tails.lock()["a"].followers.is_empty());
     }
 }

@@ -20,11 +20,14 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime};
 
 use super::layout::{self, Layout};
-use super::tail::{Batch, Tails};
-use super::{AccessLogQueue, LogTarget, Record};
+use super::tail::Tails;
+use super::{AccessLogQueue, LogTarget, Record, Timestamps};
 
 /// Buffered per open file: a write system call per this much, not per line.
 const FILE_BUFFER: usize = 64 * 1024;
+/// A drain's text of one log target is kept for the next drain up to this size (a burst's
+/// larger buffer is given back).
+const KEPT_TEXT: usize = 1024 * 1024;
 /// Dropped records are reported at most this often.
 const DROP_REPORT_INTERVAL: Duration = Duration::from_secs(10);
 
@@ -152,6 +155,7 @@ struct Writer {
     queue: AccessLogQueue,
     tails: Arc<Tails>,
     files: Files,
+    drained: Drained,
     /// The settings last configured; `None` before the first time.
     settings: Option<HashMap<String, LogSettings>>,
     dropped_reported: u64,
@@ -164,8 +168,25 @@ struct Files {
     /// `SPOOL/<pid>`: this process's files until they are published.
     session: PathBuf,
     lbs: HashMap<Arc<str>, LbFiles>,
-    /// The line being formatted (one buffer for every record).
-    line: String,
+}
+
+/// What one drain of the queue took, formatted: the lines of each log target (a load
+/// balancer's settings as a snapshot compiled them) appended to one string, which its file and
+/// its live tails then take whole. Each line is formatted once, straight into that string.
+#[derive(Default)]
+struct Drained {
+    timestamps: Timestamps,
+    targets: Vec<Drain>,
+    /// Where each target is in `targets`, for records whose target is not the last one's.
+    index: HashMap<usize, usize>,
+    /// The target of the last record: consecutive records mostly share it.
+    last: usize,
+}
+
+struct Drain {
+    /// Held while in `targets`: its address is its key.
+    target: Arc<LogTarget>,
+    text: String,
 }
 
 /// One load balancer's files.
@@ -201,8 +222,8 @@ impl Writer {
                 config,
                 session,
                 lbs: HashMap::new(),
-                line: String::with_capacity(512),
             },
+            drained: Drained::default(),
             settings: None,
             dropped_reported: 0,
             dropped_reported_at: None,
@@ -237,10 +258,21 @@ impl Writer {
     }
 
     fn drain(&mut self, now: SystemTime) {
-        let mut batch = Batch::default();
-        self.queue
-            .drain(|record| self.files.take(&record, &mut batch, now));
-        self.tails.publish(batch);
+        let drained = &mut self.drained;
+        self.queue.drain(|record| drained.take(&record));
+        for d in &drained.targets {
+            // Otherwise made for a live tail only.
+            if d.target.enabled && !d.text.is_empty() {
+                self.files.write(&d.target, &d.text, now);
+            }
+        }
+        self.tails.publish(
+            drained
+                .targets
+                .iter()
+                .map(|d| (&d.target.load_balancer, d.text.as_str())),
+        );
+        drained.clear();
     }
 
     fn configure(&mut self, settings: Vec<LogSettings>, now: SystemTime) {
@@ -294,21 +326,17 @@ impl Writer {
 }
 
 impl Files {
-    fn take(&mut self, record: &Record, batch: &mut Batch, now: SystemTime) {
-        self.line.clear();
-        record.write_line(&mut self.line);
-        let target = &record.target;
-        batch.push(&target.load_balancer, &self.line);
-        if !target.enabled {
-            // Made for a live tail only.
-            return;
-        }
-        let lb = self
-            .lbs
-            .entry(Arc::clone(&target.load_balancer))
+    /// Appends whole lines of `target` to its current file.
+    fn write(&mut self, target: &LogTarget, text: &str, now: SystemTime) {
+        let lb = match self.lbs.get_mut(&target.load_balancer) {
+            Some(lb) => lb,
             // A load balancer turned on since the last settings: its record says how.
-            .or_insert_with(|| LbFiles::new(&LogSettings::from(&**target)));
-        lb.write(&self.line, now, &self.config, &self.session);
+            None => self
+                .lbs
+                .entry(Arc::clone(&target.load_balancer))
+                .or_insert_with(|| LbFiles::new(&LogSettings::from(target))),
+        };
+        lb.write(text, now, &self.config, &self.session);
     }
 
     fn update(&mut self, s: &LogSettings) {
@@ -405,6 +433,47 @@ impl Files {
             }
             let _ = std::fs::remove_dir_all(&dir);
         }
+    }
+}
+
+impl Drained {
+    fn take(&mut self, record: &Record) {
+        let i = match self.targets.get(self.last) {
+            Some(d) if Arc::ptr_eq(&d.target, &record.target) => self.last,
+            _ => *self
+                .index
+                .entry(Arc::as_ptr(&record.target) as usize)
+                .or_insert_with(|| {
+                    self.targets.push(Drain {
+                        target: Arc::clone(&record.target),
+                        text: String::new(),
+                    });
+                    self.targets.len() - 1
+                }),
+        };
+        self.last = i;
+        record.write_line(&mut self.targets[i].text, &mut self.timestamps);
+    }
+
+    /// Ready for the next drain: targets that brought nothing this time are let go (a snapshot
+    /// replaced them, or their load balancer is quiet); the others keep their buffer.
+    fn clear(&mut self) {
+        let before = self.targets.len();
+        self.targets.retain_mut(|d| {
+            let used = !d.text.is_empty();
+            if d.text.capacity() > KEPT_TEXT {
+                d.text = String::new();
+            } else {
+                d.text.clear();
+            }
+            used
+        });
+        if self.targets.len() != before {
+            self.index = (self.targets.iter().enumerate())
+                .map(|(i, d)| (Arc::as_ptr(&d.target) as usize, i))
+                .collect();
+        }
+        self.last = 0;
     }
 }
 
@@ -643,19 +712,22 @@ mod tests {
             response_processing: Some(Duration::from_micros(30)),
             received_bytes: 0,
             sent_bytes: 2,
-            http: Some(Box::new(HttpFields {
-                elb_status: 200,
-                backend_status: Some(200),
-                request: Some(crate::access_log::RequestLine {
-                    method: "GET".into(),
+            http: Some(HttpFields::new(
+                Some(&crate::access_log::RequestLine {
+                    method: "GET",
                     scheme: "http",
-                    host: "example.com".into(),
+                    host: "example.com",
                     port: 80,
-                    path: path.into(),
+                    path,
                     version: "HTTP/1.1",
                 }),
-                user_agent: Some("t".into()),
-            })),
+                Some(b"t"),
+            ))
+            .map(|mut fields| {
+                fields.elb_status = 200;
+                fields.backend_status = Some(200);
+                fields
+            }),
             tls: None,
         }
     }
