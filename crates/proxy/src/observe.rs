@@ -35,10 +35,10 @@ impl Exchange {
     }
 }
 
-/// An access-log record in the making.
+/// An access-log record in the making: boxed as it will be queued (one allocation, and the
+/// request's text another), the rest small enough to travel with the response body.
 pub(crate) struct Draft {
-    record: Record,
-    received_at: Instant,
+    record: Box<Record>,
     /// The request body's bytes, counted as they go to the instance; `None` when the body was
     /// over before it started (most requests: GET, HEAD), which leaves nothing to count.
     received: Option<Arc<AtomicU64>>,
@@ -51,8 +51,7 @@ pub(crate) fn draft<B: http_body::Body>(
     route: &Route,
     conn: &ConnInfo,
     req: &Request<B>,
-    received_at: Instant,
-) -> Option<Box<Draft>> {
+) -> Option<Draft> {
     if !route.log.wanted() {
         return None;
     }
@@ -79,12 +78,16 @@ pub(crate) fn draft<B: http_body::Body>(
     };
     let user_agent = headers.get(header::USER_AGENT).map(|v| v.as_bytes());
     let http = HttpFields::new(Some(&line), user_agent);
-    Some(Box::new(Draft {
-        record: Record::arrived(Arc::clone(&route.log), conn.client, Some(http), conn.tls),
-        received_at,
+    Some(Draft {
+        record: Box::new(Record::arrived(
+            Arc::clone(&route.log),
+            conn.client,
+            Some(http),
+            conn.tls,
+        )),
         received: (!req.body().is_end_stream()).then(|| Arc::new(AtomicU64::new(0))),
         sink,
-    }))
+    })
 }
 
 /// `host` of `host:port` and `[v6]` of `[v6]:port`.
@@ -102,10 +105,11 @@ impl Draft {
     }
 
     /// Records how the exchange went and what the client is answered. `backend_status` is the
-    /// instance's, when it answered.
+    /// instance's, when it answered; `received_at`, when the request was.
     pub(crate) fn answered(
         &mut self,
         exchange: &Exchange,
+        received_at: Instant,
         elb_status: u16,
         backend_status: Option<u16>,
     ) {
@@ -113,7 +117,7 @@ impl Draft {
         let r = &mut self.record;
         if let Some(sent) = exchange.sent {
             r.backend = exchange.instance;
-            r.request_processing = Some(sent.saturating_duration_since(self.received_at));
+            r.request_processing = Some(sent.saturating_duration_since(received_at));
             if let Some(head) = exchange.head {
                 r.backend_processing = Some(head.saturating_duration_since(sent));
                 r.response_processing = Some(now.saturating_duration_since(head));
@@ -126,14 +130,13 @@ impl Draft {
     }
 
     /// Hands the finished record to the writer.
-    pub(crate) fn finish(mut self: Box<Self>, sent_bytes: u64) {
+    pub(crate) fn finish(mut self, sent_bytes: u64) {
         self.record.sent_bytes = sent_bytes;
         self.record.received_bytes = self
             .received
             .as_ref()
             .map_or(0, |r| r.load(Ordering::Relaxed));
-        let Draft { record, sink, .. } = *self;
-        sink.push(record);
+        self.sink.push(self.record);
     }
 }
 
@@ -150,12 +153,12 @@ pub(crate) fn malformed(shared: &Shared, route: &Route, conn: &ConnInfo, status:
     };
     let mut http = HttpFields::new(None, None);
     http.elb_status = status;
-    sink.push(Record::arrived(
+    sink.push(Box::new(Record::arrived(
         Arc::clone(&route.log),
         conn.client,
         Some(http),
         conn.tls,
-    ));
+    )));
 }
 
 /// The negotiated suite and version of a server connection, as ELB logs them.

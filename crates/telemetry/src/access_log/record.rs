@@ -11,8 +11,9 @@
 //! `"- - - "` and user agent `"-"`; `0` for the instance's status when it sent none; the ssl
 //! fields `-` on plain listeners.
 
-use std::fmt::Write;
-use std::net::SocketAddr;
+use std::borrow::Cow;
+use std::io::Write;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
@@ -90,7 +91,7 @@ impl HttpFields {
     pub fn new(request: Option<&RequestLine<'_>>, user_agent: Option<&[u8]>) -> HttpFields {
         // Valid UTF-8 (nearly every user agent) is checked by the faster test first.
         let ua = user_agent.map(|ua| match std::str::from_utf8(ua) {
-            Ok(ua) => std::borrow::Cow::Borrowed(ua),
+            Ok(ua) => Cow::Borrowed(ua),
             Err(_) => String::from_utf8_lossy(ua),
         });
         let ua = ua.as_deref().map(|ua| truncate(ua, MAX_USER_AGENT));
@@ -109,7 +110,8 @@ impl HttpFields {
                 quoted.push_str("://");
                 push_quoted(&mut quoted, line.host);
                 quoted.push(':');
-                push_u64(&mut quoted, line.port.into());
+                let mut digits = Digits::new();
+                quoted.push_str(digits.of(line.port.into(), 1));
                 push_quoted(&mut quoted, line.path);
                 quoted.push(' ');
                 quoted.push_str(line.version);
@@ -130,25 +132,33 @@ impl HttpFields {
     }
 }
 
-/// Formats the timestamps of lines, with the calendar worked out once per second: the
-/// conversion was most of a line's cost when done for every line (bench/RESULTS.md).
+/// What writing a line remembers for the next: the calendar of the current second, and the
+/// text of the last instance and client addresses (most lines repeat them). The calendar,
+/// then the addresses and numbers, were most of a line's cost (bench/RESULTS.md).
 #[derive(Debug, Default)]
-pub struct Timestamps {
+pub struct LineCache {
     /// The second (since the epoch) `prefix` is of.
     second: Option<u64>,
     /// `2015-05-13T23:39:43.`
-    prefix: String,
+    prefix: Vec<u8>,
+    /// The last instance, and its text (`10.0.0.1:80`).
+    backend: Option<SocketAddr>,
+    backend_text: Vec<u8>,
+    /// The last client's address (port aside), and its text with the colon (`192.0.2.1:`).
+    client: Option<IpAddr>,
+    client_text: Vec<u8>,
 }
 
-impl Timestamps {
+impl LineCache {
     /// ISO 8601 in UTC with microseconds, as ELB writes it: `2015-05-13T23:39:43.945958Z`.
-    fn push(&mut self, out: &mut String, at: SystemTime) {
+    fn push_time(&mut self, out: &mut Vec<u8>, at: SystemTime) {
+        let mut digits = Digits::new();
         let Ok(since) = at.duration_since(SystemTime::UNIX_EPOCH) else {
             // Before 1970: a clock gone wrong; no cache for it.
             let t = time::OffsetDateTime::from(at);
             write_calendar(out, t);
-            push_padded(out, t.microsecond().into(), 6);
-            out.push('Z');
+            out.extend_from_slice(digits.bytes(t.microsecond().into(), 6));
+            out.push(b'Z');
             return;
         };
         let second = since.as_secs();
@@ -160,9 +170,42 @@ impl Timestamps {
             );
             self.second = Some(second);
         }
-        out.push_str(&self.prefix);
-        push_padded(out, since.subsec_micros().into(), 6);
-        out.push('Z');
+        out.extend_from_slice(&self.prefix);
+        out.extend_from_slice(digits.bytes(since.subsec_micros().into(), 6));
+        out.push(b'Z');
+    }
+
+    fn push_backend(&mut self, out: &mut Vec<u8>, addr: SocketAddr) {
+        if addr.is_ipv6() {
+            push_v6(out, addr);
+            return;
+        }
+        if self.backend != Some(addr) {
+            self.backend_text.clear();
+            push_ip(&mut self.backend_text, addr.ip());
+            self.backend_text.push(b':');
+            let mut digits = Digits::new();
+            self.backend_text
+                .extend_from_slice(digits.bytes(addr.port().into(), 1));
+            self.backend = Some(addr);
+        }
+        out.extend_from_slice(&self.backend_text);
+    }
+
+    fn push_client(&mut self, out: &mut Vec<u8>, addr: SocketAddr) {
+        if addr.is_ipv6() {
+            push_v6(out, addr);
+            return;
+        }
+        if self.client != Some(addr.ip()) {
+            self.client_text.clear();
+            push_ip(&mut self.client_text, addr.ip());
+            self.client_text.push(b':');
+            self.client = Some(addr.ip());
+        }
+        out.extend_from_slice(&self.client_text);
+        let mut digits = Digits::new();
+        out.extend_from_slice(digits.bytes(addr.port().into(), 1));
     }
 }
 
@@ -189,163 +232,177 @@ impl Record {
         }
     }
 
-    /// Appends the record's line, with its newline. Written digit by digit rather than with
+    /// Appends the record's line, with its newline. Written piece by piece rather than with
     /// `write!`: core::fmt (and its float formatting above all) was 9,000 instructions of the
-    /// 13,000 a logged request cost (bench/RESULTS.md).
-    pub fn write_line(&self, out: &mut String, timestamps: &mut Timestamps) {
-        timestamps.push(out, self.time);
-        out.push(' ');
-        out.push_str(&self.target.load_balancer);
-        out.push(' ');
-        push_addr(out, self.client);
-        out.push(' ');
+    /// 13,000 a logged request cost (bench/RESULTS.md). Every piece is UTF-8 (the client's
+    /// text was made so when drafted), so the line is.
+    pub fn write_line(&self, out: &mut Vec<u8>, cache: &mut LineCache) {
+        let mut digits = Digits::new();
+        cache.push_time(out, self.time);
+        out.push(b' ');
+        out.extend_from_slice(self.target.load_balancer.as_bytes());
+        out.push(b' ');
+        cache.push_client(out, self.client);
+        out.push(b' ');
         match self.backend {
-            Some(addr) => push_addr(out, addr),
-            None => out.push('-'),
+            Some(addr) => cache.push_backend(out, addr),
+            None => out.push(b'-'),
         }
         for time in [
             self.request_processing,
             self.backend_processing,
             self.response_processing,
         ] {
-            out.push(' ');
-            write_seconds(out, time);
+            out.push(b' ');
+            match time {
+                // Seconds with six decimals (`0.001048`), or ELB's `-1`.
+                Some(d) => {
+                    out.extend_from_slice(digits.bytes(d.as_secs(), 1));
+                    out.push(b'.');
+                    out.extend_from_slice(digits.bytes(d.subsec_micros().into(), 6));
+                }
+                None => out.extend_from_slice(b"-1"),
+            }
         }
+        out.push(b' ');
         match &self.http {
             Some(http) => {
-                out.push(' ');
-                push_u64(out, http.elb_status.into());
-                out.push(' ');
-                push_u64(out, http.backend_status.unwrap_or(0).into());
-                out.push(' ');
-                push_u64(out, self.received_bytes);
-                out.push(' ');
-                push_u64(out, self.sent_bytes);
-                out.push(' ');
-                out.push_str(&http.quoted);
+                out.extend_from_slice(digits.bytes(http.elb_status.into(), 1));
+                out.push(b' ');
+                out.extend_from_slice(digits.bytes(http.backend_status.unwrap_or(0).into(), 1));
             }
-            None => {
-                out.push_str(" - - ");
-                push_u64(out, self.received_bytes);
-                out.push(' ');
-                push_u64(out, self.sent_bytes);
-                out.push_str(" \"- - - \" \"-\"");
-            }
+            None => out.extend_from_slice(b"- -"),
+        }
+        out.push(b' ');
+        out.extend_from_slice(digits.bytes(self.received_bytes, 1));
+        out.push(b' ');
+        out.extend_from_slice(digits.bytes(self.sent_bytes, 1));
+        out.push(b' ');
+        match &self.http {
+            Some(http) => out.extend_from_slice(http.quoted.as_bytes()),
+            None => out.extend_from_slice(b"\"- - - \" \"-\""),
         }
         match self.tls {
             Some(tls) => {
-                out.push(' ');
-                out.push_str(tls.cipher);
-                out.push(' ');
-                out.push_str(tls.protocol);
+                out.push(b' ');
+                out.extend_from_slice(tls.cipher.as_bytes());
+                out.push(b' ');
+                out.extend_from_slice(tls.protocol.as_bytes());
             }
-            None => out.push_str(" - -"),
+            None => out.extend_from_slice(b" - -"),
         }
-        out.push('\n');
+        out.push(b'\n');
     }
 
     /// The line as a new string (for tests; the writer reuses its buffers).
     pub fn line(&self) -> String {
-        let mut out = String::with_capacity(256);
-        self.write_line(&mut out, &mut Timestamps::default());
-        out
+        let mut out = Vec::with_capacity(256);
+        self.write_line(&mut out, &mut LineCache::default());
+        String::from_utf8(out).expect("lines are UTF-8")
     }
 }
 
 /// `2015-05-13T23:39:43.`: a timestamp up to its microseconds.
-fn write_calendar(out: &mut String, t: time::OffsetDateTime) {
-    push_padded(out, t.year().max(0) as u64, 4);
-    out.push('-');
-    push_padded(out, u8::from(t.month()).into(), 2);
-    out.push('-');
-    push_padded(out, t.day().into(), 2);
-    out.push('T');
-    push_padded(out, t.hour().into(), 2);
-    out.push(':');
-    push_padded(out, t.minute().into(), 2);
-    out.push(':');
-    push_padded(out, t.second().into(), 2);
-    out.push('.');
+fn write_calendar(out: &mut Vec<u8>, t: time::OffsetDateTime) {
+    let mut digits = Digits::new();
+    out.extend_from_slice(digits.bytes(t.year().max(0) as u64, 4));
+    out.push(b'-');
+    out.extend_from_slice(digits.bytes(u8::from(t.month()).into(), 2));
+    out.push(b'-');
+    out.extend_from_slice(digits.bytes(t.day().into(), 2));
+    out.push(b'T');
+    out.extend_from_slice(digits.bytes(t.hour().into(), 2));
+    out.push(b':');
+    out.extend_from_slice(digits.bytes(t.minute().into(), 2));
+    out.push(b':');
+    out.extend_from_slice(digits.bytes(t.second().into(), 2));
+    out.push(b'.');
 }
 
-/// Seconds with six decimals (`0.001048`), or ELB's `-1`.
-fn write_seconds(out: &mut String, d: Option<Duration>) {
-    match d {
-        Some(d) => {
-            push_u64(out, d.as_secs());
-            out.push('.');
-            push_padded(out, d.subsec_micros().into(), 6);
+/// A number's decimal digits, made on the stack, two at a time.
+struct Digits([u8; 20]);
+
+impl Digits {
+    fn new() -> Digits {
+        Digits([b'0'; 20])
+    }
+
+    /// `n` in decimal, with leading zeros up to `width` digits (at most 20).
+    fn bytes(&mut self, mut n: u64, width: usize) -> &[u8] {
+        const PAIRS: &[u8; 200] = b"0001020304050607080910111213141516171819\
+            2021222324252627282930313233343536373839\
+            4041424344454647484950515253545556575859\
+            6061626364656667686970717273747576777879\
+            8081828384858687888990919293949596979899";
+        let digits = &mut self.0;
+        *digits = [b'0'; 20];
+        let mut i = digits.len();
+        while n >= 100 {
+            let pair = 2 * (n % 100) as usize;
+            n /= 100;
+            i -= 2;
+            digits[i] = PAIRS[pair];
+            digits[i + 1] = PAIRS[pair + 1];
         }
-        None => out.push_str("-1"),
+        if n >= 10 {
+            let pair = 2 * n as usize;
+            i -= 2;
+            digits[i] = PAIRS[pair];
+            digits[i + 1] = PAIRS[pair + 1];
+        } else {
+            i -= 1;
+            digits[i] = b'0' + n as u8;
+        }
+        let start = i.min(digits.len().saturating_sub(width));
+        &digits[start..]
+    }
+
+    /// The same, as text.
+    fn of(&mut self, n: u64, width: usize) -> &str {
+        std::str::from_utf8(self.bytes(n, width)).unwrap_or("0")
     }
 }
 
-fn push_u64(out: &mut String, n: u64) {
-    push_padded(out, n, 1);
-}
-
-/// `n` in decimal, with leading zeros up to `width` digits (at most 20). Two digits at a
-/// time: a line has some twenty numbers, and digit by digit they were its largest cost after
-/// the calendar (bench/RESULTS.md).
-fn push_padded(out: &mut String, mut n: u64, width: usize) {
-    const PAIRS: &[u8; 200] = b"0001020304050607080910111213141516171819\
-        2021222324252627282930313233343536373839\
-        4041424344454647484950515253545556575859\
-        6061626364656667686970717273747576777879\
-        8081828384858687888990919293949596979899";
-    let mut digits = [b'0'; 20];
-    let mut i = digits.len();
-    while n >= 100 {
-        let pair = 2 * (n % 100) as usize;
-        n /= 100;
-        i -= 2;
-        digits[i] = PAIRS[pair];
-        digits[i + 1] = PAIRS[pair + 1];
-    }
-    if n >= 10 {
-        let pair = 2 * n as usize;
-        i -= 2;
-        digits[i] = PAIRS[pair];
-        digits[i + 1] = PAIRS[pair + 1];
-    } else {
-        i -= 1;
-        digits[i] = b'0' + n as u8;
-    }
-    let start = i.min(digits.len().saturating_sub(width));
-    for &d in &digits[start..] {
-        out.push(char::from(d));
-    }
-}
-
-fn push_addr(out: &mut String, addr: SocketAddr) {
-    match addr {
-        SocketAddr::V4(v4) => {
-            for (i, octet) in v4.ip().octets().into_iter().enumerate() {
+/// An IPv4 address (IPv6 ones go through `push_v6`).
+fn push_ip(out: &mut Vec<u8>, ip: IpAddr) {
+    match ip {
+        IpAddr::V4(v4) => {
+            let mut digits = Digits::new();
+            for (i, octet) in v4.octets().into_iter().enumerate() {
                 if i > 0 {
-                    out.push('.');
+                    out.push(b'.');
                 }
-                push_u64(out, octet.into());
+                out.extend_from_slice(digits.bytes(octet.into(), 1));
             }
-            out.push(':');
-            push_u64(out, v4.port().into());
         }
-        // Rare; the standard formatting knows IPv6's compression rules.
-        v6 => {
+        IpAddr::V6(v6) => {
             let _ = write!(out, "{v6}");
         }
     }
 }
 
+/// Rare; the standard formatting knows IPv6's compression rules (and scopes).
+fn push_v6(out: &mut Vec<u8>, addr: SocketAddr) {
+    let _ = write!(out, "{addr}");
+}
+
 /// What a client sent, inside a quoted field: a `"` or `\` is escaped with a backslash and
 /// control characters (Unicode's Cc: U+0000–U+001F, U+007F–U+009F) are written as `\xHH` of
 /// each of their UTF-8 bytes, so that a line always splits the same way. Runs of other bytes
-/// are copied whole.
+/// are copied whole, and printable ASCII is recognised eight bytes at a time.
 fn push_quoted(out: &mut String, s: &str) {
     const HEX: &[u8; 16] = b"0123456789abcdef";
     let bytes = s.as_bytes();
     let mut start = 0;
     let mut i = 0;
     while i < bytes.len() {
+        if let Some(word) = bytes.get(i..i + 8) {
+            let word = u64::from_le_bytes(word.try_into().unwrap_or([0; 8]));
+            if printable_ascii(word) {
+                i += 8;
+                continue;
+            }
+        }
         let escaped = match bytes[i] {
             b'"' | b'\\' => 1,
             0..=0x1f | 0x7f => 1,
@@ -374,6 +431,21 @@ fn push_quoted(out: &mut String, s: &str) {
         start = i;
     }
     out.push_str(&s[start..]);
+}
+
+/// Whether eight bytes are all printable ASCII other than `"` and `\` (0x20–0x7e).
+fn printable_ascii(word: u64) -> bool {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    // A byte of `v` is zero: its high bit set in the result (exact for bytes below 0x80).
+    let zero = |v: u64| v.wrapping_sub(ONES) & !v & HIGH;
+    // Bytes below 0x80 after the high bits are checked: below 0x20 when `word - 0x20` borrows.
+    let below_space = word.wrapping_sub(ONES * 0x20) & !word & HIGH;
+    word & HIGH == 0
+        && below_space == 0
+        && zero(word ^ (ONES * u64::from(b'"'))) == 0
+        && zero(word ^ (ONES * u64::from(b'\\'))) == 0
+        && zero(word ^ (ONES * 0x7f)) == 0
 }
 
 fn truncate(s: &str, max: usize) -> &str {
@@ -513,6 +585,7 @@ mod tests {
 
     /// The escaping as it was written first, char by char: the byte-wise one must agree.
     fn push_quoted_by_char(out: &mut String, s: &str) {
+        use std::fmt::Write;
         for c in s.chars() {
             match c {
                 '"' => out.push_str("\\\""),
@@ -540,6 +613,8 @@ mod tests {
             "\u{80}\u{85}\u{9f}\u{a0}\u{c0}\u{ff}",
             "é\u{85}x\u{9f}",
             "\u{142}\u{2080}\u{c280}",
+            "/aaaaaaaa\"bbbbbbbbbbbbbbb\\ccccccccc\u{85}dddddddd\u{7f}eeeeeeee\u{1}",
+            "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) é",
             &every_char,
         ] {
             let (mut by_byte, mut by_char) = (String::new(), String::new());
@@ -567,7 +642,7 @@ mod tests {
     /// was the same, and before 1970.
     #[test]
     fn cached_timestamps_are_the_calendars() {
-        let mut stamps = Timestamps::default();
+        let mut cache = LineCache::default();
         let base = at();
         for (offset, expected) in [
             (0, "2015-05-13T23:39:43.945958Z"),
@@ -576,13 +651,13 @@ mod tests {
             (54_041, "2015-05-13T23:39:43.999999Z"),
             (86_400_000_000 * 19, "2015-06-01T23:39:43.945958Z"),
         ] {
-            let mut out = String::new();
-            stamps.push(&mut out, base + Duration::from_micros(offset));
-            assert_eq!(out, expected);
+            let mut out = Vec::new();
+            cache.push_time(&mut out, base + Duration::from_micros(offset));
+            assert_eq!(out, expected.as_bytes());
         }
-        let mut out = String::new();
-        stamps.push(&mut out, SystemTime::UNIX_EPOCH - Duration::from_micros(1));
-        assert_eq!(out, "1969-12-31T23:59:59.999999Z");
+        let mut out = Vec::new();
+        cache.push_time(&mut out, SystemTime::UNIX_EPOCH - Duration::from_micros(1));
+        assert_eq!(out, b"1969-12-31T23:59:59.999999Z");
     }
 
     #[test]
@@ -602,14 +677,50 @@ mod tests {
             (u64::MAX, 1, "18446744073709551615"),
             (u64::MAX, 20, "18446744073709551615"),
         ] {
-            let mut out = String::new();
-            push_padded(&mut out, n, width);
-            assert_eq!(out, expected);
+            assert_eq!(Digits::new().of(n, width), expected);
         }
         for n in (0..100_000).chain([1 << 32, 999_999_999_999]) {
-            let mut out = String::new();
-            push_u64(&mut out, n);
-            assert_eq!(out, n.to_string());
+            assert_eq!(Digits::new().of(n, 1), n.to_string());
+        }
+    }
+
+    /// Addresses as the standard library writes socket addresses, cached or not.
+    #[test]
+    fn addresses_are_socket_addresses() {
+        let mut cache = LineCache::default();
+        for addr in [
+            "192.0.2.1:80",
+            "192.0.2.1:65535",
+            "10.0.0.1:0",
+            "192.0.2.1:8",
+            "[::1]:5",
+            "[2001:db8::1]:443",
+            "[fe80::1%2]:80",
+            "[::ffff:192.0.2.1]:80",
+            "255.255.255.255:1",
+        ] {
+            let addr: SocketAddr = addr.parse().unwrap();
+            for _ in 0..2 {
+                let (mut client, mut backend) = (Vec::new(), Vec::new());
+                cache.push_client(&mut client, addr);
+                cache.push_backend(&mut backend, addr);
+                assert_eq!(client, addr.to_string().as_bytes());
+                assert_eq!(backend, addr.to_string().as_bytes());
+            }
+        }
+    }
+
+    #[test]
+    fn printable_ascii_words() {
+        let word = |s: &[u8; 8]| printable_ascii(u64::from_le_bytes(*s));
+        assert!(word(b"abcdefgh"));
+        assert!(word(b" ~!#$%&'"));
+        for bad in [b'"', b'\\', 0x7f, 0x1f, 0, b'\n', 0x80, 0xc2, 0xff] {
+            for at in 0..8 {
+                let mut s = *b"abcdefgh";
+                s[at] = bad;
+                assert!(!word(&s), "{bad:#x} at {at}");
+            }
         }
     }
 }

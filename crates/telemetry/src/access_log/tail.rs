@@ -5,6 +5,7 @@
 //! follower and load balancer); a follower that does not keep up loses batches, counted, and
 //! never slows the writer down.
 
+use std::borrow::Cow;
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::{Arc, Mutex};
 
@@ -31,17 +32,9 @@ struct LbTail {
     followers: Vec<mpsc::Sender<String>>,
 }
 
-/// The last `n` lines of `text` (whole lines, each with its newline), oldest first.
-fn last_lines(text: &str, n: usize) -> impl Iterator<Item = &str> {
-    let mut start = if n == 0 { text.len() } else { 0 };
-    let body = text.strip_suffix('\n').unwrap_or(text);
-    for (count, (i, _)) in body.rmatch_indices('\n').enumerate() {
-        if count + 1 == n {
-            start = i + 1;
-            break;
-        }
-    }
-    text[start..].split_inclusive('\n')
+/// Text the writer made: UTF-8 by construction; checked all the same.
+fn text(bytes: &[u8]) -> Cow<'_, str> {
+    String::from_utf8_lossy(bytes)
 }
 
 /// A follower's end: the recent lines when it started, then each batch as it comes, until the
@@ -97,39 +90,48 @@ impl Tails {
 
     /// Keeps the last lines of a drain and sends them all to the followers of their load
     /// balancer: `drained` has, per load balancer, what the drain took of it, whole lines
-    /// appended to one string (no allocation per line; a busy node drains thousands at a time).
-    pub fn publish<'a>(&self, drained: impl IntoIterator<Item = (&'a Arc<str>, &'a str)>) {
+    /// appended to one buffer (no allocation per line; a busy node drains thousands at a
+    /// time), and where each line starts. Only the lines the ring keeps are copied, unless
+    /// someone follows.
+    pub fn publish<'a>(
+        &self,
+        drained: impl IntoIterator<Item = (&'a Arc<str>, &'a [u8], &'a [usize])>,
+    ) {
         let mut drained = drained
             .into_iter()
-            .filter(|(_, text)| !text.is_empty())
+            .filter(|(_, text, _)| !text.is_empty())
             .peekable();
         if drained.peek().is_none() {
             return;
         }
         let mut by_lb = self.lock();
-        for (lb, text) in drained {
+        for (lb, lines, starts) in drained {
             let tail = match by_lb.get_mut(lb) {
                 Some(tail) => tail,
                 None => by_lb.entry(Arc::clone(lb)).or_default(),
             };
-            for line in last_lines(text, self.capacity) {
+            let from = starts.len().saturating_sub(self.capacity);
+            for (i, &start) in starts.iter().enumerate().skip(from) {
+                let end = starts.get(i + 1).copied().unwrap_or(lines.len());
                 if tail.recent.len() == self.capacity {
                     tail.recent.pop_front();
                 }
-                tail.recent.push_back(line.into());
+                tail.recent.push_back(Arc::from(text(&lines[start..end])));
             }
             if tail.followers.is_empty() {
                 continue;
             }
+            let lines = text(lines);
             // A follower gone (its client hung up) is forgotten; one behind loses this batch.
-            tail.followers.retain(|f| match f.try_send(text.to_owned()) {
-                Ok(()) => true,
-                Err(mpsc::error::TrySendError::Full(_)) => {
-                    tracing::debug!(load_balancer = %lb, "a live tail is behind: lines skipped");
-                    true
-                }
-                Err(mpsc::error::TrySendError::Closed(_)) => false,
-            });
+            tail.followers
+                .retain(|f| match f.try_send(lines.clone().into_owned()) {
+                    Ok(()) => true,
+                    Err(mpsc::error::TrySendError::Full(_)) => {
+                        tracing::debug!(load_balancer = %lb, "a live tail is behind: lines skipped");
+                        true
+                    }
+                    Err(mpsc::error::TrySendError::Closed(_)) => false,
+                });
         }
     }
 
@@ -152,33 +154,27 @@ mod tests {
     use super::*;
     use crate::access_log::LogTarget;
 
-    /// What one drain took: the lines of each load balancer in order, appended.
-    fn batch(lines: &[(&str, &str)]) -> Vec<(Arc<str>, String)> {
-        let mut b: Vec<(Arc<str>, String)> = Vec::new();
-        for (lb, line) in lines {
-            match b.iter_mut().find(|(l, _)| &**l == *lb) {
-                Some((_, text)) => text.push_str(line),
-                None => b.push((Arc::from(*lb), (*line).to_owned())),
-            }
-        }
-        b
-    }
-
+    /// What one drain took: the lines of each load balancer in order, appended, and where
+    /// each starts.
     fn publish(tails: &Tails, lines: &[(&str, &str)]) {
-        let b = batch(lines);
-        tails.publish(b.iter().map(|(lb, text)| (lb, text.as_str())));
-    }
-
-    #[test]
-    fn last_lines_are_whole_lines() {
-        let text = "a\nbb\nccc\n";
-        let last = |n| last_lines(text, n).collect::<Vec<_>>();
-        assert_eq!(last(0), Vec::<&str>::new());
-        assert_eq!(last(1), ["ccc\n"]);
-        assert_eq!(last(2), ["bb\n", "ccc\n"]);
-        assert_eq!(last(3), ["a\n", "bb\n", "ccc\n"]);
-        assert_eq!(last(100), ["a\n", "bb\n", "ccc\n"]);
-        assert_eq!(last_lines("", 5).count(), 0);
+        let mut drained: Vec<(Arc<str>, Vec<u8>, Vec<usize>)> = Vec::new();
+        for (lb, line) in lines {
+            let i = match drained.iter().position(|(l, _, _)| &**l == *lb) {
+                Some(i) => i,
+                None => {
+                    drained.push((Arc::from(*lb), Vec::new(), Vec::new()));
+                    drained.len() - 1
+                }
+            };
+            let (_, text, starts) = &mut drained[i];
+            starts.push(text.len());
+            text.extend_from_slice(line.as_bytes());
+        }
+        tails.publish(
+            drained
+                .iter()
+                .map(|(lb, text, starts)| (lb, &text[..], &starts[..])),
+        );
     }
 
     #[test]

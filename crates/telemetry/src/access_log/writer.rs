@@ -21,7 +21,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use super::layout::{self, Layout};
 use super::tail::Tails;
-use super::{AccessLogQueue, LogTarget, Record, Timestamps};
+use super::{AccessLogQueue, LineCache, LogTarget, Record};
 
 /// Buffered per open file: a write system call per this much, not per line.
 const FILE_BUFFER: usize = 64 * 1024;
@@ -175,7 +175,7 @@ struct Files {
 /// its live tails then take whole. Each line is formatted once, straight into that string.
 #[derive(Default)]
 struct Drained {
-    timestamps: Timestamps,
+    cache: LineCache,
     targets: Vec<Drain>,
     /// Where each target is in `targets`, for records whose target is not the last one's.
     index: HashMap<usize, usize>,
@@ -186,7 +186,10 @@ struct Drained {
 struct Drain {
     /// Held while in `targets`: its address is its key.
     target: Arc<LogTarget>,
-    text: String,
+    /// Whole lines, each with its newline.
+    text: Vec<u8>,
+    /// Where each line starts in `text`.
+    starts: Vec<usize>,
 }
 
 /// One load balancer's files.
@@ -270,7 +273,7 @@ impl Writer {
             drained
                 .targets
                 .iter()
-                .map(|d| (&d.target.load_balancer, d.text.as_str())),
+                .map(|d| (&d.target.load_balancer, &d.text[..], &d.starts[..])),
         );
         drained.clear();
     }
@@ -327,7 +330,7 @@ impl Writer {
 
 impl Files {
     /// Appends whole lines of `target` to its current file.
-    fn write(&mut self, target: &LogTarget, text: &str, now: SystemTime) {
+    fn write(&mut self, target: &LogTarget, text: &[u8], now: SystemTime) {
         let lb = match self.lbs.get_mut(&target.load_balancer) {
             Some(lb) => lb,
             // A load balancer turned on since the last settings: its record says how.
@@ -446,13 +449,16 @@ impl Drained {
                 .or_insert_with(|| {
                     self.targets.push(Drain {
                         target: Arc::clone(&record.target),
-                        text: String::new(),
+                        text: Vec::new(),
+                        starts: Vec::new(),
                     });
                     self.targets.len() - 1
                 }),
         };
         self.last = i;
-        record.write_line(&mut self.targets[i].text, &mut self.timestamps);
+        let d = &mut self.targets[i];
+        d.starts.push(d.text.len());
+        record.write_line(&mut d.text, &mut self.cache);
     }
 
     /// Ready for the next drain: targets that brought nothing this time are let go (a snapshot
@@ -462,9 +468,11 @@ impl Drained {
         self.targets.retain_mut(|d| {
             let used = !d.text.is_empty();
             if d.text.capacity() > KEPT_TEXT {
-                d.text = String::new();
+                d.text = Vec::new();
+                d.starts = Vec::new();
             } else {
                 d.text.clear();
+                d.starts.clear();
             }
             used
         });
@@ -498,7 +506,7 @@ impl LbFiles {
         self.prefix = s.s3_bucket_prefix.clone();
     }
 
-    fn write(&mut self, line: &str, now: SystemTime, config: &WriterConfig, session: &Path) {
+    fn write(&mut self, text: &[u8], now: SystemTime, config: &WriterConfig, session: &Path) {
         if self.open.as_ref().is_some_and(|o| o.end <= now) {
             // Due, and the tick has not come round yet.
             let open = self.open.take().expect("checked");
@@ -513,7 +521,7 @@ impl LbFiles {
         if open.failed {
             return;
         }
-        if let Err(e) = open.append(line, session) {
+        if let Err(e) = open.append(text, session) {
             open.failed = true;
             tracing::warn!(
                 load_balancer = %self.name,
@@ -549,7 +557,7 @@ impl LbFiles {
 }
 
 impl OpenInterval {
-    fn append(&mut self, line: &str, session: &Path) -> io::Result<()> {
+    fn append(&mut self, text: &[u8], session: &Path) -> io::Result<()> {
         let file = match &mut self.file {
             Some(file) => file,
             None => {
@@ -561,7 +569,7 @@ impl OpenInterval {
                 ))
             }
         };
-        file.write_all(line.as_bytes())
+        file.write_all(text)
     }
 
     /// Moves the file into the tree. `ended`: its interval is over, and an interval without a
@@ -787,8 +795,8 @@ mod tests {
             Some("logs".into()),
             Some("p".into()),
         ));
-        f.sink.push(record(&target, "/1"));
-        f.sink.push(record(&target, "/2"));
+        f.sink.push(Box::new(record(&target, "/1")));
+        f.sink.push(Box::new(record(&target, "/2")));
         f.writer.tick(at_2337());
         assert_eq!(
             logs(&f.root).len(),
@@ -863,14 +871,14 @@ mod tests {
     fn stopping_publishes_what_is_there_and_a_crash_is_published_by_the_next_start() {
         let mut f = fixture();
         let target = Arc::new(LogTarget::new("web", true, Some(60), None, None));
-        f.sink.push(record(&target, "/a"));
+        f.sink.push(Box::new(record(&target, "/a")));
         f.writer.tick(at_2337());
         // A process that died: its session directory is not this process's and its pid is
         // not running (pid numbers stop well below u32::MAX).
         let dead = f.writer.files.config.spool.join(u32::MAX.to_string());
         std::fs::rename(&f.writer.files.session, &dead).unwrap();
         let target2 = Arc::new(LogTarget::new("api", true, Some(60), None, None));
-        f.sink.push(record(&target2, "/b"));
+        f.sink.push(Box::new(record(&target2, "/b")));
         f.writer.files.lbs.get_mut("web").unwrap().open = None; // lost with the process
         f.writer.tick(at_2337());
         f.writer.files.publish_all();
@@ -892,7 +900,7 @@ mod tests {
         let mut f = fixture();
         let target = Arc::new(LogTarget::new("web", false, None, None, None));
         let mut tail = f.writer.tails.follow("web", 10, target.follow());
-        f.sink.push(record(&target, "/t"));
+        f.sink.push(Box::new(record(&target, "/t")));
         f.writer.tick(at_2337());
         assert!(tail.lines.try_recv().unwrap().contains("/t HTTP/1.1"));
         f.writer.tick(at_2337() + Duration::from_secs(7200));
@@ -909,7 +917,7 @@ mod tests {
             None,
             Some("../x".into()),
         ));
-        f.sink.push(record(&target, "/1"));
+        f.sink.push(Box::new(record(&target, "/1")));
         f.writer.tick(at_2337());
         f.writer.tick(at_2337() + Duration::from_secs(600));
         f.writer.files.publish_all();
