@@ -19,7 +19,7 @@ pub(crate) struct ProxyBody {
     /// Held for the client connection's watchdog until the body is over (see `conn`).
     open: Option<OpenRequest>,
     /// The request's access-log record, finished with the bytes sent when the body is dropped.
-    log: Option<(Box<Draft>, u64)>,
+    log: Option<(Draft, u64)>,
 }
 
 enum Kind {
@@ -62,7 +62,7 @@ impl ProxyBody {
     }
 
     /// The same body, finishing `draft` with the bytes it sends.
-    pub(crate) fn logged(mut self, draft: Option<Box<Draft>>) -> Self {
+    pub(crate) fn logged(mut self, draft: Option<Draft>) -> Self {
         self.log = draft.map(|d| (d, 0));
         self
     }

@@ -116,8 +116,8 @@ pub(crate) async fn serve(
         return Ok(Failure::NoListener.into_response());
     };
     route.metrics.requests.inc();
-    let mut draft = observe::draft(&shared, &route, &conn, &req, received_at);
-    let received = draft.as_ref().map(|d| d.received_counter());
+    let mut draft = observe::draft(&shared, &route, &conn, &req);
+    let received = draft.as_ref().and_then(|d| d.received_counter());
     let req = req.map(|body| RequestBody::new(body, received));
     let mut exchange = Exchange::default();
     let result = proxy(&route, &conn, req, &mut exchange).await;
@@ -130,7 +130,7 @@ pub(crate) async fn serve(
                 metrics.latency.observe(latency);
             }
             if let Some(d) = &mut draft {
-                d.answered(&exchange, status, Some(status));
+                d.answered(&exchange, received_at, status, Some(status));
             }
             resp.map(|body| body.logged(draft))
         }
@@ -143,7 +143,7 @@ pub(crate) async fn serve(
             let resp = failure.into_response();
             metrics.elb_status(resp.status().as_u16());
             if let Some(d) = &mut draft {
-                d.answered(&exchange, resp.status().as_u16(), None);
+                d.answered(&exchange, received_at, resp.status().as_u16(), None);
             }
             resp.map(|body| body.logged(draft))
         }

@@ -35,23 +35,23 @@ impl Exchange {
     }
 }
 
-/// An access-log record in the making.
+/// An access-log record in the making: boxed as it will be queued (one allocation, and the
+/// request's text another), the rest small enough to travel with the response body.
 pub(crate) struct Draft {
-    record: Record,
-    received_at: Instant,
-    /// The request body's bytes, counted as they go to the instance.
-    received: Arc<AtomicU64>,
+    record: Box<Record>,
+    /// The request body's bytes, counted as they go to the instance; `None` when the body was
+    /// over before it started (most requests: GET, HEAD), which leaves nothing to count.
+    received: Option<Arc<AtomicU64>>,
     sink: AccessLogSink,
 }
 
 /// A draft for this request, if its load balancer's log wants one (files on, or a live tail).
-pub(crate) fn draft<B>(
+pub(crate) fn draft<B: http_body::Body>(
     shared: &Shared,
     route: &Route,
     conn: &ConnInfo,
     req: &Request<B>,
-    received_at: Instant,
-) -> Option<Box<Draft>> {
+) -> Option<Draft> {
     if !route.log.wanted() {
         return None;
     }
@@ -62,17 +62,12 @@ pub(crate) fn draft<B>(
         .and_then(|h| h.to_str().ok())
         .or_else(|| req.uri().authority().map(|a| a.as_str()))
         .unwrap_or("-");
-    let host = strip_port(authority);
     let line = RequestLine {
-        method: req.method().as_str().to_owned(),
+        method: req.method().as_str(),
         scheme: conn.proto,
-        host: host.to_owned(),
+        host: strip_port(authority),
         port: conn.port,
-        path: req
-            .uri()
-            .path_and_query()
-            .map_or("/", |p| p.as_str())
-            .to_owned(),
+        path: req.uri().path_and_query().map_or("/", |p| p.as_str()),
         version: match req.version() {
             Version::HTTP_09 => "HTTP/0.9",
             Version::HTTP_10 => "HTTP/1.0",
@@ -81,21 +76,18 @@ pub(crate) fn draft<B>(
             _ => "HTTP/1.1",
         },
     };
-    let user_agent = headers
-        .get(header::USER_AGENT)
-        .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
-    let http = Box::new(HttpFields {
-        elb_status: 0,
-        backend_status: None,
-        request: Some(line),
-        user_agent,
-    });
-    Some(Box::new(Draft {
-        record: Record::arrived(Arc::clone(&route.log), conn.client, Some(http), conn.tls),
-        received_at,
-        received: Arc::new(AtomicU64::new(0)),
+    let user_agent = headers.get(header::USER_AGENT).map(|v| v.as_bytes());
+    let http = HttpFields::new(Some(&line), user_agent);
+    Some(Draft {
+        record: Box::new(Record::arrived(
+            Arc::clone(&route.log),
+            conn.client,
+            Some(http),
+            conn.tls,
+        )),
+        received: (!req.body().is_end_stream()).then(|| Arc::new(AtomicU64::new(0))),
         sink,
-    }))
+    })
 }
 
 /// `host` of `host:port` and `[v6]` of `[v6]:port`.
@@ -107,15 +99,17 @@ fn strip_port(authority: &str) -> &str {
 }
 
 impl Draft {
-    pub(crate) fn received_counter(&self) -> Arc<AtomicU64> {
-        Arc::clone(&self.received)
+    /// What the request body's bytes are counted in, if it has any.
+    pub(crate) fn received_counter(&self) -> Option<Arc<AtomicU64>> {
+        self.received.clone()
     }
 
     /// Records how the exchange went and what the client is answered. `backend_status` is the
-    /// instance's, when it answered.
+    /// instance's, when it answered; `received_at`, when the request was.
     pub(crate) fn answered(
         &mut self,
         exchange: &Exchange,
+        received_at: Instant,
         elb_status: u16,
         backend_status: Option<u16>,
     ) {
@@ -123,7 +117,7 @@ impl Draft {
         let r = &mut self.record;
         if let Some(sent) = exchange.sent {
             r.backend = exchange.instance;
-            r.request_processing = Some(sent.saturating_duration_since(self.received_at));
+            r.request_processing = Some(sent.saturating_duration_since(received_at));
             if let Some(head) = exchange.head {
                 r.backend_processing = Some(head.saturating_duration_since(sent));
                 r.response_processing = Some(now.saturating_duration_since(head));
@@ -136,11 +130,13 @@ impl Draft {
     }
 
     /// Hands the finished record to the writer.
-    pub(crate) fn finish(mut self: Box<Self>, sent_bytes: u64) {
+    pub(crate) fn finish(mut self, sent_bytes: u64) {
         self.record.sent_bytes = sent_bytes;
-        self.record.received_bytes = self.received.load(Ordering::Relaxed);
-        let Draft { record, sink, .. } = *self;
-        sink.push(record);
+        self.record.received_bytes = self
+            .received
+            .as_ref()
+            .map_or(0, |r| r.load(Ordering::Relaxed));
+        self.sink.push(self.record);
     }
 }
 
@@ -155,18 +151,14 @@ pub(crate) fn malformed(shared: &Shared, route: &Route, conn: &ConnInfo, status:
     let Some(sink) = &shared.config.access_log else {
         return;
     };
-    let http = Box::new(HttpFields {
-        elb_status: status,
-        backend_status: None,
-        request: None,
-        user_agent: None,
-    });
-    sink.push(Record::arrived(
+    let mut http = HttpFields::new(None, None);
+    http.elb_status = status;
+    sink.push(Box::new(Record::arrived(
         Arc::clone(&route.log),
         conn.client,
         Some(http),
         conn.tls,
-    ));
+    )));
 }
 
 /// The negotiated suite and version of a server connection, as ELB logs them.

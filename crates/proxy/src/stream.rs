@@ -61,7 +61,7 @@ where
                 Some((a, b, c)) => (Some(a), Some(b), Some(c)),
                 None => (None, None, None),
             };
-            sink.push(Record {
+            sink.push(Box::new(Record {
                 target: Arc::clone(&route.log),
                 time: SystemTime::now() - accepted.at.elapsed(),
                 client: accepted.client,
@@ -73,7 +73,7 @@ where
                 sent_bytes: outcome.sent,
                 http: None,
                 tls: accepted.tls,
-            });
+            }));
         }
     }
 }

@@ -11,7 +11,7 @@ mod tail;
 mod writer;
 
 pub use layout::{node_ip, Layout, TEST_FILE};
-pub use record::{HttpFields, Record, RequestLine, TlsFields};
+pub use record::{HttpFields, LineCache, Record, RequestLine, TlsFields};
 pub use sink::{channel, AccessLogQueue, AccessLogSink, Following, LogTarget};
 pub use tail::{Tail, Tails, RECENT_LINES};
 pub use writer::{AccessLogWriter, LogSettings, SettingsHandle, WriterConfig, WriterError};

@@ -5,6 +5,7 @@
 //! follower and load balancer); a follower that does not keep up loses batches, counted, and
 //! never slows the writer down.
 
+use std::borrow::Cow;
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::{Arc, Mutex};
 
@@ -31,49 +32,11 @@ struct LbTail {
     followers: Vec<mpsc::Sender<String>>,
 }
 
-/// What one drain of the queue brought, per load balancer: its lines in order, appended to
-/// one string (no allocation per line; a busy node drains thousands at a time).
-#[derive(Debug, Default)]
-pub struct Batch {
-    by_lb: HashMap<Arc<str>, Lines>,
-}
-
-#[derive(Debug, Default)]
-struct Lines {
-    text: String,
-    /// Where each line starts in `text`.
-    starts: Vec<usize>,
-}
-
-impl Batch {
-    /// One line (with its newline) of `load_balancer`.
-    pub fn push(&mut self, load_balancer: &Arc<str>, line: &str) {
-        let lines = match self.by_lb.get_mut(load_balancer) {
-            Some(lines) => lines,
-            None => self.by_lb.entry(Arc::clone(load_balancer)).or_default(),
-        };
-        lines.starts.push(lines.text.len());
-        lines.text.push_str(line);
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.by_lb.is_empty()
-    }
-}
-
-impl Lines {
-    /// The last `n` lines, oldest first.
-    fn last(&self, n: usize) -> impl Iterator<Item = &str> {
-        let from = self.starts.len().saturating_sub(n);
-        let ends = self.starts[from..]
-            .iter()
-            .skip(1)
-            .copied()
-            .chain(std::iter::once(self.text.len()));
-        self.starts[from..]
-            .iter()
-            .zip(ends)
-            .map(|(&start, end)| &self.text[start..end])
+/// Text the writer made: UTF-8 by construction; checked all the same (the faster check first).
+fn text(bytes: &[u8]) -> Cow<'_, str> {
+    match std::str::from_utf8(bytes) {
+        Ok(text) => Cow::Borrowed(text),
+        Err(_) => String::from_utf8_lossy(bytes),
     }
 }
 
@@ -129,32 +92,58 @@ impl Tails {
     }
 
     /// Keeps the last lines of a drain and sends them all to the followers of their load
-    /// balancer.
-    pub fn publish(&self, batch: Batch) {
-        if batch.is_empty() {
+    /// balancer: `drained` has, per load balancer, what the drain took of it, whole lines
+    /// appended to one buffer (no allocation per line; a busy node drains thousands at a
+    /// time), and where each line starts. Only the lines the ring keeps are copied, unless
+    /// someone follows.
+    pub fn publish<'a>(
+        &self,
+        drained: impl IntoIterator<Item = (&'a Arc<str>, &'a [u8], &'a [usize])>,
+    ) {
+        let mut drained = drained
+            .into_iter()
+            .filter(|(_, text, _)| !text.is_empty())
+            .peekable();
+        if drained.peek().is_none() {
             return;
         }
         let mut by_lb = self.lock();
-        for (lb, lines) in batch.by_lb {
-            let tail = by_lb.entry(Arc::clone(&lb)).or_default();
-            for line in lines.last(self.capacity) {
+        for (lb, lines, starts) in drained {
+            let tail = match by_lb.get_mut(lb) {
+                Some(tail) => tail,
+                None => by_lb.entry(Arc::clone(lb)).or_default(),
+            };
+            let from = starts.len().saturating_sub(self.capacity);
+            let first = starts.get(from).copied().unwrap_or(lines.len());
+            // The kept lines checked as UTF-8 at once (validating them one by one was most of
+            // what a drain cost the ring).
+            let kept = text(&lines[first..]);
+            for (i, &start) in starts.iter().enumerate().skip(from) {
+                let end = starts.get(i + 1).copied().unwrap_or(lines.len());
                 if tail.recent.len() == self.capacity {
                     tail.recent.pop_front();
                 }
-                tail.recent.push_back(line.into());
+                let line = match &kept {
+                    Cow::Borrowed(kept) => kept.get(start - first..end - first).map(Cow::Borrowed),
+                    Cow::Owned(_) => None,
+                };
+                let line = line.unwrap_or_else(|| text(&lines[start..end]));
+                tail.recent.push_back(Arc::from(line.as_ref()));
             }
             if tail.followers.is_empty() {
                 continue;
             }
+            let lines = text(lines);
             // A follower gone (its client hung up) is forgotten; one behind loses this batch.
-            tail.followers.retain(|f| match f.try_send(lines.text.clone()) {
-                Ok(()) => true,
-                Err(mpsc::error::TrySendError::Full(_)) => {
-                    tracing::debug!(load_balancer = %lb, "a live tail is behind: lines skipped");
-                    true
-                }
-                Err(mpsc::error::TrySendError::Closed(_)) => false,
-            });
+            tail.followers
+                .retain(|f| match f.try_send(lines.clone().into_owned()) {
+                    Ok(()) => true,
+                    Err(mpsc::error::TrySendError::Full(_)) => {
+                        tracing::debug!(load_balancer = %lb, "a live tail is behind: lines skipped");
+                        true
+                    }
+                    Err(mpsc::error::TrySendError::Closed(_)) => false,
+                });
         }
     }
 
@@ -177,24 +166,37 @@ mod tests {
     use super::*;
     use crate::access_log::LogTarget;
 
-    fn batch(lines: &[(&str, &str)]) -> Batch {
-        let mut b = Batch::default();
+    /// What one drain took: the lines of each load balancer in order, appended, and where
+    /// each starts.
+    fn publish(tails: &Tails, lines: &[(&str, &str)]) {
+        let mut drained: Vec<(Arc<str>, Vec<u8>, Vec<usize>)> = Vec::new();
         for (lb, line) in lines {
-            b.push(&Arc::from(*lb), line);
+            let i = match drained.iter().position(|(l, _, _)| &**l == *lb) {
+                Some(i) => i,
+                None => {
+                    drained.push((Arc::from(*lb), Vec::new(), Vec::new()));
+                    drained.len() - 1
+                }
+            };
+            let (_, text, starts) = &mut drained[i];
+            starts.push(text.len());
+            text.extend_from_slice(line.as_bytes());
         }
-        b
+        tails.publish(
+            drained
+                .iter()
+                .map(|(lb, text, starts)| (lb, &text[..], &starts[..])),
+        );
     }
 
     #[test]
     fn the_ring_keeps_the_last_lines() {
         let tails = Tails::with_capacity(2);
-        tails.publish(batch(&[("a", "0\n")]));
-        tails.publish(batch(&[
-            ("a", "1\n"),
-            ("b", "x\n"),
-            ("a", "2\n"),
-            ("a", "3\n"),
-        ]));
+        publish(&tails, &[("a", "0\n")]);
+        publish(
+            &tails,
+            &[("a", "1\n"), ("b", "x\n"), ("a", "2\n"), ("a", "3\n")],
+        );
         assert_eq!(tails.recent("a", 10), "2\n3\n");
         assert_eq!(tails.recent("a", 1), "3\n");
         assert_eq!(tails.recent("b", 10), "x\n");
@@ -205,15 +207,14 @@ mod tests {
     fn followers_get_what_comes_after_the_recent_lines() {
         let tails = Tails::with_capacity(10);
         let target = LogTarget::new("a", false, None, None, None);
-        tails.publish(batch(&[("a", "old\n")]));
+        publish(&tails, &[("a", "old\n")]);
         let mut tail = tails.follow("a", 10, target.follow());
         assert!(target.wanted(), "a follower makes records wanted");
         assert_eq!(tail.recent, "old\n");
-        tails.publish(batch(&[
-            ("a", "new 1\n"),
-            ("b", "other\n"),
-            ("a", "new 2\n"),
-        ]));
+        publish(
+            &tails,
+            &[("a", "new 1\n"), ("b", "other\n"), ("a", "new 2\n")],
+        );
         assert_eq!(tail.lines.try_recv().unwrap(), "new 1\nnew 2\n");
         assert!(tail.lines.try_recv().is_err());
 
@@ -232,7 +233,7 @@ mod tests {
         let target = LogTarget::new("a", false, None, None, None);
         let tail = tails.follow("a", 0, target.follow());
         drop(tail);
-        tails.publish(batch(&[("a", "1\n")]));
+        publish(&tails, &[("a", "1\n")]);
         assert!(tails.lock()["a"].followers.is_empty());
     }
 }

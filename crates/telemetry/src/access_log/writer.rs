@@ -20,11 +20,14 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime};
 
 use super::layout::{self, Layout};
-use super::tail::{Batch, Tails};
-use super::{AccessLogQueue, LogTarget, Record};
+use super::tail::Tails;
+use super::{AccessLogQueue, LineCache, LogTarget, Record};
 
 /// Buffered per open file: a write system call per this much, not per line.
 const FILE_BUFFER: usize = 64 * 1024;
+/// A drain's text of one log target is kept for the next drain up to this size (a burst's
+/// larger buffer is given back).
+const KEPT_TEXT: usize = 1024 * 1024;
 /// Dropped records are reported at most this often.
 const DROP_REPORT_INTERVAL: Duration = Duration::from_secs(10);
 
@@ -152,6 +155,7 @@ struct Writer {
     queue: AccessLogQueue,
     tails: Arc<Tails>,
     files: Files,
+    drained: Drained,
     /// The settings last configured; `None` before the first time.
     settings: Option<HashMap<String, LogSettings>>,
     dropped_reported: u64,
@@ -164,8 +168,28 @@ struct Files {
     /// `SPOOL/<pid>`: this process's files until they are published.
     session: PathBuf,
     lbs: HashMap<Arc<str>, LbFiles>,
-    /// The line being formatted (one buffer for every record).
-    line: String,
+}
+
+/// What one drain of the queue took, formatted: the lines of each log target (a load
+/// balancer's settings as a snapshot compiled them) appended to one string, which its file and
+/// its live tails then take whole. Each line is formatted once, straight into that string.
+#[derive(Default)]
+struct Drained {
+    cache: LineCache,
+    targets: Vec<Drain>,
+    /// Where each target is in `targets`, for records whose target is not the last one's.
+    index: HashMap<usize, usize>,
+    /// The target of the last record: consecutive records mostly share it.
+    last: usize,
+}
+
+struct Drain {
+    /// Held while in `targets`: its address is its key.
+    target: Arc<LogTarget>,
+    /// Whole lines, each with its newline.
+    text: Vec<u8>,
+    /// Where each line starts in `text`.
+    starts: Vec<usize>,
 }
 
 /// One load balancer's files.
@@ -201,8 +225,8 @@ impl Writer {
                 config,
                 session,
                 lbs: HashMap::new(),
-                line: String::with_capacity(512),
             },
+            drained: Drained::default(),
             settings: None,
             dropped_reported: 0,
             dropped_reported_at: None,
@@ -237,10 +261,21 @@ impl Writer {
     }
 
     fn drain(&mut self, now: SystemTime) {
-        let mut batch = Batch::default();
-        self.queue
-            .drain(|record| self.files.take(&record, &mut batch, now));
-        self.tails.publish(batch);
+        let drained = &mut self.drained;
+        self.queue.drain(|record| drained.take(&record));
+        for d in &drained.targets {
+            // Otherwise made for a live tail only.
+            if d.target.enabled && !d.text.is_empty() {
+                self.files.write(&d.target, &d.text, now);
+            }
+        }
+        self.tails.publish(
+            drained
+                .targets
+                .iter()
+                .map(|d| (&d.target.load_balancer, &d.text[..], &d.starts[..])),
+        );
+        drained.clear();
     }
 
     fn configure(&mut self, settings: Vec<LogSettings>, now: SystemTime) {
@@ -294,21 +329,17 @@ impl Writer {
 }
 
 impl Files {
-    fn take(&mut self, record: &Record, batch: &mut Batch, now: SystemTime) {
-        self.line.clear();
-        record.write_line(&mut self.line);
-        let target = &record.target;
-        batch.push(&target.load_balancer, &self.line);
-        if !target.enabled {
-            // Made for a live tail only.
-            return;
-        }
-        let lb = self
-            .lbs
-            .entry(Arc::clone(&target.load_balancer))
+    /// Appends whole lines of `target` to its current file.
+    fn write(&mut self, target: &LogTarget, text: &[u8], now: SystemTime) {
+        let lb = match self.lbs.get_mut(&target.load_balancer) {
+            Some(lb) => lb,
             // A load balancer turned on since the last settings: its record says how.
-            .or_insert_with(|| LbFiles::new(&LogSettings::from(&**target)));
-        lb.write(&self.line, now, &self.config, &self.session);
+            None => self
+                .lbs
+                .entry(Arc::clone(&target.load_balancer))
+                .or_insert_with(|| LbFiles::new(&LogSettings::from(target))),
+        };
+        lb.write(text, now, &self.config, &self.session);
     }
 
     fn update(&mut self, s: &LogSettings) {
@@ -408,6 +439,52 @@ impl Files {
     }
 }
 
+impl Drained {
+    fn take(&mut self, record: &Record) {
+        let i = match self.targets.get(self.last) {
+            Some(d) if Arc::ptr_eq(&d.target, &record.target) => self.last,
+            _ => *self
+                .index
+                .entry(Arc::as_ptr(&record.target) as usize)
+                .or_insert_with(|| {
+                    self.targets.push(Drain {
+                        target: Arc::clone(&record.target),
+                        text: Vec::new(),
+                        starts: Vec::new(),
+                    });
+                    self.targets.len() - 1
+                }),
+        };
+        self.last = i;
+        let d = &mut self.targets[i];
+        d.starts.push(d.text.len());
+        record.write_line(&mut d.text, &mut self.cache);
+    }
+
+    /// Ready for the next drain: targets that brought nothing this time are let go (a snapshot
+    /// replaced them, or their load balancer is quiet); the others keep their buffer.
+    fn clear(&mut self) {
+        let before = self.targets.len();
+        self.targets.retain_mut(|d| {
+            let used = !d.text.is_empty();
+            if d.text.capacity() > KEPT_TEXT {
+                d.text = Vec::new();
+                d.starts = Vec::new();
+            } else {
+                d.text.clear();
+                d.starts.clear();
+            }
+            used
+        });
+        if self.targets.len() != before {
+            self.index = (self.targets.iter().enumerate())
+                .map(|(i, d)| (Arc::as_ptr(&d.target) as usize, i))
+                .collect();
+        }
+        self.last = 0;
+    }
+}
+
 impl LbFiles {
     fn new(s: &LogSettings) -> LbFiles {
         let mut lb = LbFiles {
@@ -429,7 +506,7 @@ impl LbFiles {
         self.prefix = s.s3_bucket_prefix.clone();
     }
 
-    fn write(&mut self, line: &str, now: SystemTime, config: &WriterConfig, session: &Path) {
+    fn write(&mut self, text: &[u8], now: SystemTime, config: &WriterConfig, session: &Path) {
         if self.open.as_ref().is_some_and(|o| o.end <= now) {
             // Due, and the tick has not come round yet.
             let open = self.open.take().expect("checked");
@@ -444,7 +521,7 @@ impl LbFiles {
         if open.failed {
             return;
         }
-        if let Err(e) = open.append(line, session) {
+        if let Err(e) = open.append(text, session) {
             open.failed = true;
             tracing::warn!(
                 load_balancer = %self.name,
@@ -480,7 +557,7 @@ impl LbFiles {
 }
 
 impl OpenInterval {
-    fn append(&mut self, line: &str, session: &Path) -> io::Result<()> {
+    fn append(&mut self, text: &[u8], session: &Path) -> io::Result<()> {
         let file = match &mut self.file {
             Some(file) => file,
             None => {
@@ -492,7 +569,7 @@ impl OpenInterval {
                 ))
             }
         };
-        file.write_all(line.as_bytes())
+        file.write_all(text)
     }
 
     /// Moves the file into the tree. `ended`: its interval is over, and an interval without a
@@ -643,19 +720,22 @@ mod tests {
             response_processing: Some(Duration::from_micros(30)),
             received_bytes: 0,
             sent_bytes: 2,
-            http: Some(Box::new(HttpFields {
-                elb_status: 200,
-                backend_status: Some(200),
-                request: Some(crate::access_log::RequestLine {
-                    method: "GET".into(),
+            http: Some(HttpFields::new(
+                Some(&crate::access_log::RequestLine {
+                    method: "GET",
                     scheme: "http",
-                    host: "example.com".into(),
+                    host: "example.com",
                     port: 80,
-                    path: path.into(),
+                    path,
                     version: "HTTP/1.1",
                 }),
-                user_agent: Some("t".into()),
-            })),
+                Some(b"t"),
+            ))
+            .map(|mut fields| {
+                fields.elb_status = 200;
+                fields.backend_status = Some(200);
+                fields
+            }),
             tls: None,
         }
     }
@@ -715,8 +795,8 @@ mod tests {
             Some("logs".into()),
             Some("p".into()),
         ));
-        f.sink.push(record(&target, "/1"));
-        f.sink.push(record(&target, "/2"));
+        f.sink.push(Box::new(record(&target, "/1")));
+        f.sink.push(Box::new(record(&target, "/2")));
         f.writer.tick(at_2337());
         assert_eq!(
             logs(&f.root).len(),
@@ -791,14 +871,14 @@ mod tests {
     fn stopping_publishes_what_is_there_and_a_crash_is_published_by_the_next_start() {
         let mut f = fixture();
         let target = Arc::new(LogTarget::new("web", true, Some(60), None, None));
-        f.sink.push(record(&target, "/a"));
+        f.sink.push(Box::new(record(&target, "/a")));
         f.writer.tick(at_2337());
         // A process that died: its session directory is not this process's and its pid is
         // not running (pid numbers stop well below u32::MAX).
         let dead = f.writer.files.config.spool.join(u32::MAX.to_string());
         std::fs::rename(&f.writer.files.session, &dead).unwrap();
         let target2 = Arc::new(LogTarget::new("api", true, Some(60), None, None));
-        f.sink.push(record(&target2, "/b"));
+        f.sink.push(Box::new(record(&target2, "/b")));
         f.writer.files.lbs.get_mut("web").unwrap().open = None; // lost with the process
         f.writer.tick(at_2337());
         f.writer.files.publish_all();
@@ -820,7 +900,7 @@ mod tests {
         let mut f = fixture();
         let target = Arc::new(LogTarget::new("web", false, None, None, None));
         let mut tail = f.writer.tails.follow("web", 10, target.follow());
-        f.sink.push(record(&target, "/t"));
+        f.sink.push(Box::new(record(&target, "/t")));
         f.writer.tick(at_2337());
         assert!(tail.lines.try_recv().unwrap().contains("/t HTTP/1.1"));
         f.writer.tick(at_2337() + Duration::from_secs(7200));
@@ -837,7 +917,7 @@ mod tests {
             None,
             Some("../x".into()),
         ));
-        f.sink.push(record(&target, "/1"));
+        f.sink.push(Box::new(record(&target, "/1")));
         f.writer.tick(at_2337());
         f.writer.tick(at_2337() + Duration::from_secs(600));
         f.writer.files.publish_all();
