@@ -334,6 +334,9 @@ fn respond(
     }
 
     let (mut parts, body) = resp.into_parts();
+    // The balancer answers in its own version (RFC 9110 7.6): an HTTP/1.0 instance's status line
+    // must not reach an HTTP/1.1 client.
+    parts.version = http::Version::HTTP_11;
     headers::strip_hop_by_hop(&mut parts.headers, false);
     match &route.stickiness {
         Stickiness::LbCookie { max_age } if !was_sticky => {

@@ -516,3 +516,44 @@ async fn instance_connections_are_kept_alive_and_reused() {
         );
     }
 }
+
+/// An instance that speaks HTTP/1.0: the client still gets the balancer's own version in the
+/// status line, as RFC 9110 asks of an intermediary.
+#[tokio::test]
+async fn an_http_1_0_instance_is_answered_for_in_http_1_1() {
+    let node = Node::start().await;
+    let ip = node.instance_ip(0);
+    let listener = tokio::net::TcpListener::bind((ip, 0)).await.unwrap();
+    let instance_port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        while let Ok((mut conn, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let mut head = Vec::new();
+                let mut buf = [0u8; 1024];
+                while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match conn.read(&mut buf).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => head.extend_from_slice(&buf[..n]),
+                    }
+                }
+                let _ = conn
+                    .write_all(b"HTTP/1.0 200 OK\r\nContent-Length: 2\r\n\r\nok")
+                    .await;
+            });
+        }
+    });
+    let port = node.port();
+    let id = InstanceId::parse(&ip.to_string()).unwrap();
+    node.change(|s| {
+        s.create_load_balancer("old", vec![http(port, instance_port)], 0)?;
+        s.configure_health_check("old", fast_check(&format!("TCP:{instance_port}")))?;
+        s.register_instances("old", std::slice::from_ref(&id))
+    })
+    .await;
+    node.wait_state("old", &id, HealthState::InService).await;
+    let reply = http_get(node.addr(port), "/", &[]).await.unwrap();
+    assert_eq!(reply.status, 200);
+    assert_eq!(reply.version, http::Version::HTTP_11);
+    assert_eq!(&reply.body[..], b"ok");
+}
