@@ -117,16 +117,8 @@ impl Store {
         create_data_dir(data_dir)?;
         let sealer = Sealer::new(&key)?;
         drop(key);
-        let db_path = data_dir.join(DB_FILE);
-        let (db, snapshot) = sqlite::open(&db_path, &sealer)?;
-        tracing::info!(
-            path = %db_path.display(),
-            revision = snapshot.revision,
-            load_balancers = snapshot.state.load_balancers.len(),
-            certificates = snapshot.state.certificates.len(),
-            "opened the store"
-        );
-        Ok(Store::new(sealer, snapshot, Backend::Sqlite(db)))
+        let (db, snapshot) = sqlite::open(&data_dir.join(DB_FILE), &sealer)?;
+        Store::assemble(sealer, snapshot, |_| Ok(Backend::Sqlite(db)))
     }
 
     /// Opens the fleet's store in etcd, with the master key as [`Store::open`] finds it (every
@@ -147,34 +139,39 @@ impl Store {
         create_data_dir(data_dir)?;
         let sealer = Sealer::new(&key)?;
         drop(key);
-        let (tx, _) = watch::channel(Arc::new(Snapshot {
+        // Empty until the backend has read etcd (or its local copy) and published that.
+        let empty = Snapshot {
             revision: 0,
             state: State::default(),
-        }));
+        };
+        Store::assemble(sealer, empty, |shared| {
+            Ok(Backend::Etcd(etcd::Etcd::open(data_dir, config, shared)?))
+        })
+    }
+
+    /// The store around a backend that `backend` opens with the shared parts (the watch starts
+    /// at `snapshot`), and the one line that says what was opened.
+    fn assemble(
+        sealer: Sealer,
+        snapshot: Snapshot,
+        backend: impl FnOnce(Arc<Shared>) -> Result<Backend, StoreError>,
+    ) -> Result<Store, StoreError> {
+        let (tx, _) = watch::channel(Arc::new(snapshot));
         let shared = Arc::new(Shared { tx, sealer });
-        let etcd = etcd::Etcd::open(data_dir, config, shared.clone())?;
-        let snapshot = shared.snapshot();
+        let store = Store {
+            backend: backend(Arc::clone(&shared))?,
+            shared,
+            updates: Mutex::new(()),
+        };
+        let snapshot = store.snapshot();
         tracing::info!(
-            store = %etcd.describe(),
+            store = %store.describe(),
             revision = snapshot.revision,
             load_balancers = snapshot.state.load_balancers.len(),
             certificates = snapshot.state.certificates.len(),
             "opened the store"
         );
-        Ok(Store {
-            shared,
-            backend: Backend::Etcd(etcd),
-            updates: Mutex::new(()),
-        })
-    }
-
-    fn new(sealer: Sealer, snapshot: Snapshot, backend: Backend) -> Store {
-        let (tx, _) = watch::channel(Arc::new(snapshot));
-        Store {
-            shared: Arc::new(Shared { tx, sealer }),
-            backend,
-            updates: Mutex::new(()),
-        }
+        Ok(store)
     }
 
     /// The current snapshot.
@@ -193,9 +190,10 @@ impl Store {
     /// published on the watch, and the closure's value is returned. If the commit fails, memory
     /// and the watch stay at the old revision.
     ///
-    /// On etcd, a change that loses the compare-and-swap to another node is run again on the
-    /// winner's state: it lands if it still applies, and otherwise fails with the model's error
-    /// (the name is taken now, the certificate is gone), so `change` may run more than once.
+    /// A change that loses the compare-and-swap to another writer (another node of the fleet,
+    /// another process on the data dir) is run again on the winner's state: it lands if it
+    /// still applies, and otherwise fails with the model's error (the name is taken now, the
+    /// certificate is gone), so `change` may run more than once.
     ///
     /// A change that leaves the state equal to what it was (ELB's idempotent calls: re-creating
     /// an identical load balancer, registering an instance twice) succeeds without a new
