@@ -16,7 +16,9 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use aws_credential_types::Credentials;
 use aws_sdk_elasticloadbalancing as elb;
-use common::{backends_on_one_port, bind_address, wait_in_service, Fulcrum, Serve};
+use common::{
+    backends_on_one_port, bind_address, upgrade, wait_in_service, Fulcrum, Serve, HANDOVER_EXIT,
+};
 use fulcrum_model::{HealthCheck, InstanceId, Listener, Protocol};
 use fulcrum_store::Store;
 use fulcrum_testkit::{client_tls_config, eventually, http_get, https_get, Backend, Conn, TestCa};
@@ -27,8 +29,6 @@ const HTTP_PORT: u16 = 8080;
 const HTTPS_PORT: u16 = 8443;
 /// The name the listener's certificate is for.
 const HOST: &str = "www.example.test";
-/// Upper bound for an old process to drain and exit once the new one is ready.
-const HANDOVER_EXIT: Duration = Duration::from_secs(30);
 
 /// A load balancer `app` with an HTTP and an HTTPS listener in front of `instances` (all on
 /// one port), ELB's default health check, written into the store of `dir` before any node runs.
@@ -394,29 +394,6 @@ async fn tag_n(client: &elb::Client) -> u64 {
 }
 
 // ---------------------------------------------------------------------------------------------
-
-/// Starts the next process of an upgrade on the same flags and waits for `old` to hand over and
-/// exit 0; returns the new one.
-async fn upgrade(how: &Serve, old: &mut Fulcrum) -> Fulcrum {
-    let mut new = how.clone().spawn();
-    let line = new.wait_stderr("taking over from pid").await;
-    assert!(
-        line.contains(&format!("taking over from pid {}", old.pid())),
-        "{line}"
-    );
-    let status = old.wait_exit(HANDOVER_EXIT).await;
-    let old_log = old.stderr.read_to_end(Duration::from_secs(5)).await;
-    assert!(
-        status.success(),
-        "the old process exited with {status}; stderr:\n{old_log}"
-    );
-    assert!(
-        old_log.contains("handed over to a new process"),
-        "the old process should say it handed over; stderr:\n{old_log}"
-    );
-    new.wait_healthy().await;
-    new
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn upgrade_under_load_fails_no_request_twice_in_a_row() {

@@ -20,6 +20,8 @@ use tokio::time::{timeout_at, Instant};
 pub const START_TIMEOUT: Duration = Duration::from_secs(30);
 /// Upper bound for a node to exit once asked to.
 pub const EXIT_TIMEOUT: Duration = Duration::from_secs(15);
+/// Upper bound for an old process to drain and exit once the new one is ready.
+pub const HANDOVER_EXIT: Duration = Duration::from_secs(30);
 /// Health checks run this many times faster than configured (a 5 s interval becomes 500 ms).
 pub const TIME_SCALE: u32 = 10;
 
@@ -670,4 +672,27 @@ pub fn add_http_lb(
         },
     )?;
     state.register_instances(name, &[InstanceId::parse(&instance.ip().to_string())?])
+}
+
+/// Starts the next process of an upgrade on the same flags and waits for `old` to hand over and
+/// exit 0; returns the new one, healthy.
+pub async fn upgrade(how: &Serve, old: &mut Fulcrum) -> Fulcrum {
+    let mut new = how.clone().spawn();
+    let line = new.wait_stderr("taking over from pid").await;
+    assert!(
+        line.contains(&format!("taking over from pid {}", old.pid())),
+        "{line}"
+    );
+    let status = old.wait_exit(HANDOVER_EXIT).await;
+    let old_log = old.stderr.read_to_end(Duration::from_secs(5)).await;
+    assert!(
+        status.success(),
+        "the old process exited with {status}; stderr:\n{old_log}"
+    );
+    assert!(
+        old_log.contains("handed over to a new process"),
+        "the old process should say it handed over; stderr:\n{old_log}"
+    );
+    new.wait_healthy().await;
+    new
 }

@@ -14,11 +14,9 @@ use fulcrum_testkit::{eventually, http_get, Conn};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
-use super::common::{backends_on_one_port, wait_in_service, Fulcrum, EXIT_TIMEOUT};
+use super::common::{self, backends_on_one_port, wait_in_service, Fulcrum, EXIT_TIMEOUT};
 use super::{free_port, http_lb, node, Fleet};
 
-/// Upper bound for an old process to drain and exit once the new one is ready.
-const HANDOVER_EXIT: Duration = Duration::from_secs(30);
 /// Far below the 6 s lease of a node's record: a node that leaves is gone from the view within
 /// this, or it waited for its lease to expire.
 const LEFT_AT_ONCE: Duration = Duration::from_secs(1);
@@ -286,24 +284,7 @@ async fn upgrade(f: &mut Fleet, i: usize) {
     let mut how = node(&f.etcd, f.dirs[i].path());
     how.bind = old.bind.expect("a bind address");
     how.api = old.api.expect("an API address");
-    let mut new = how.spawn();
-    let line = new.wait_stderr("taking over from pid").await;
-    assert!(
-        line.contains(&format!("taking over from pid {}", old.pid())),
-        "{line}"
-    );
-    let status = old.wait_exit(HANDOVER_EXIT).await;
-    let old_log = old.stderr.read_to_end(Duration::from_secs(5)).await;
-    assert!(
-        status.success(),
-        "node {i}'s old process exited with {status}; stderr:\n{old_log}"
-    );
-    assert!(
-        old_log.contains("handed over to a new process"),
-        "node {i}'s old process should say it handed over; stderr:\n{old_log}"
-    );
-    new.wait_healthy().await;
-    f.nodes[i] = new;
+    f.nodes[i] = common::upgrade(&how, old).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
