@@ -119,23 +119,46 @@ impl Fleet {
 /// A load balancer `name` with an HTTP listener on `port` and `backends` registered, with a
 /// quick health check, made through node `i`.
 async fn http_lb(f: &Fleet, i: usize, name: &str, port: u16, backends: &[Backend]) {
+    let listener = listener("HTTP", port, backends[0].addr().port(), None);
+    lb_with(f, i, name, listener, backends).await;
+}
+
+/// A load balancer `name` with `listener` and `backends` registered, with a quick health check,
+/// made through node `i`.
+async fn lb_with(
+    f: &Fleet,
+    i: usize,
+    name: &str,
+    listener: elb::types::Listener,
+    backends: &[Backend],
+) {
     let elb = f.elb(i);
     elb.create_load_balancer()
         .load_balancer_name(name)
-        .listeners(
-            elb::types::Listener::builder()
-                .protocol("HTTP")
-                .load_balancer_port(i32::from(port))
-                .instance_protocol("HTTP")
-                .instance_port(i32::from(backends[0].addr().port()))
-                .build()
-                .unwrap(),
-        )
+        .listeners(listener)
         .availability_zones("us-east-1a")
         .send()
         .await
         .unwrap();
     configure(&elb, name, backends).await;
+}
+
+/// A listener on `port` to the instances' `instance_port` over HTTP, with `certificate` (an
+/// ARN) when `protocol` is HTTPS.
+fn listener(
+    protocol: &str,
+    port: u16,
+    instance_port: u16,
+    certificate: Option<&str>,
+) -> elb::types::Listener {
+    elb::types::Listener::builder()
+        .protocol(protocol)
+        .load_balancer_port(i32::from(port))
+        .instance_protocol("HTTP")
+        .instance_port(i32::from(instance_port))
+        .set_ssl_certificate_id(certificate.map(str::to_owned))
+        .build()
+        .unwrap()
 }
 
 async fn configure(elb: &elb::Client, name: &str, backends: &[Backend]) {

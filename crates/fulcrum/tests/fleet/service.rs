@@ -12,7 +12,7 @@ use aws_sdk_elasticloadbalancing as elb;
 use fulcrum_testkit::{client_tls_config, eventually, http_get, https_get, TestCa};
 
 use super::common::{backends_on_one_port, wait_in_service};
-use super::{configure, free_port, http_lb, node, Fleet};
+use super::{free_port, http_lb, lb_with, listener, node, Fleet};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_certificate_and_load_balancer_made_on_one_node_serve_on_every_node() {
@@ -35,24 +35,9 @@ async fn a_certificate_and_load_balancer_made_on_one_node_serve_on_every_node() 
         .arn()
         .to_owned();
     let port = free_port();
+    let https = listener("HTTPS", port, backends[0].addr().port(), Some(&arn));
+    lb_with(&f, 0, "web", https, &backends).await;
     let elb0 = f.elb(0);
-    elb0.create_load_balancer()
-        .load_balancer_name("web")
-        .listeners(
-            elb::types::Listener::builder()
-                .protocol("HTTPS")
-                .load_balancer_port(i32::from(port))
-                .instance_protocol("HTTP")
-                .instance_port(i32::from(backends[0].addr().port()))
-                .ssl_certificate_id(&arn)
-                .build()
-                .unwrap(),
-        )
-        .availability_zones("us-east-1a")
-        .send()
-        .await
-        .unwrap();
-    configure(&elb0, "web", &backends).await;
     elb0.create_lb_cookie_stickiness_policy()
         .load_balancer_name("web")
         .policy_name("sticky")
@@ -185,18 +170,9 @@ async fn a_certificate_and_load_balancer_made_on_one_node_serve_on_every_node() 
 async fn concurrent_conflicting_writes_on_two_nodes_lose_nothing() {
     let f = Fleet::start(3).await;
     let (a, b) = (f.elb(0), f.elb(1));
-    let listener = |port: u16| {
-        elb::types::Listener::builder()
-            .protocol("HTTP")
-            .load_balancer_port(i32::from(port))
-            .instance_protocol("HTTP")
-            .instance_port(80)
-            .build()
-            .unwrap()
-    };
     let base = 20_000 + (std::process::id() % 20_000) as u16;
     let make = |elb: elb::Client, name: String, port: u16| {
-        let l = listener(port);
+        let l = listener("HTTP", port, 80, None);
         async move {
             elb.create_load_balancer()
                 .load_balancer_name(name)
