@@ -78,42 +78,41 @@ fn now() -> u64 {
         .map_or(0, |d| d.as_secs())
 }
 
+/// The other live nodes' records (none on SQLite), read once for all the instances of a call.
+pub(crate) fn other_nodes(api: &Api) -> Vec<NodeRecord> {
+    let mut nodes = api.store.fleet();
+    nodes.retain(|n| n.id != api.node.id);
+    nodes
+}
+
 /// The live nodes: this one as it is now, the others as their records say.
 fn nodes(api: &Api) -> Vec<NodeRecord> {
-    let mine = node_record(api);
-    let mut nodes: Vec<NodeRecord> = api
-        .store
-        .fleet()
-        .into_iter()
-        .filter(|n| n.id != mine.id)
-        .collect();
-    nodes.push(mine);
+    let mut nodes = other_nodes(api);
+    nodes.push(node_record(api));
     nodes.sort_by(|a, b| a.id.cmp(&b.id));
     nodes
 }
 
-/// The fleet's verdict on an instance this node checks and sees as `own`.
+/// The fleet's verdict on an instance this node checks and sees as `own`, given the other
+/// nodes' records (`other_nodes`).
 ///
 /// The rule: an instance is InService when more than half of the live nodes that check it see
 /// it InService; on a tie, this node's own checks decide. A node that cannot reach the instance
 /// (a partition between one balancer and the instances) thus does not take it out of service
 /// for the others, and one that alone still reaches it does not keep it in.
 pub(crate) fn fleet_health(
-    api: &Api,
+    others: &[NodeRecord],
     lb: &LbName,
     instance: &InstanceId,
     own: HealthStatus,
 ) -> HealthStatus {
-    if !api.store.is_shared() || own.state == HealthState::Unknown {
+    if others.is_empty() || own.state == HealthState::Unknown {
         return own;
     }
     let own_in = own.state == HealthState::InService;
     let id = instance.to_string();
-    let others: Vec<bool> = api
-        .store
-        .fleet()
-        .into_iter()
-        .filter(|node| node.id != api.node.id)
+    let others: Vec<bool> = others
+        .iter()
         .filter_map(|node| {
             node.health
                 .get(lb.as_str())

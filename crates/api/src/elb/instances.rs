@@ -99,6 +99,7 @@ pub(crate) fn describe_health(call: &Call<'_>) -> Result<Xml, ApiError> {
     } else {
         &asked
     };
+    let others = super::fleet::other_nodes(call.api);
     let mut x = answer("DescribeInstanceHealth");
     x.list("InstanceStates", ids, |x, id| {
         let status = if !lb.instances.contains(id) {
@@ -112,7 +113,7 @@ pub(crate) fn describe_health(call: &Call<'_>) -> Result<Xml, ApiError> {
             call.api
                 .data_plane
                 .instance_health(&lb.name, id)
-                .map(|own| super::fleet::fleet_health(call.api, &lb.name, id, own))
+                .map(|own| super::fleet::fleet_health(&others, &lb.name, id, own))
                 .unwrap_or_else(|| match snapshot.state.instance_address(id) {
                     Some(_) => HealthStatus::registering(),
                     None => HealthStatus::unknown(
