@@ -46,11 +46,11 @@ pub(crate) fn start(call: &Call<'_>) -> Result<ApiBody, ApiError> {
         .unwrap_or(RECENT_LINES)
         .min(RECENT_LINES);
     let target = call
-        .api
+        .ctl
         .data_plane
         .log_target(name.as_str())
         .ok_or_else(|| ModelError::LoadBalancerNotFound(name.as_str().to_owned()))?;
-    let tails = &call.api.access_logs;
+    let tails = &call.ctl.access_logs;
     if !follow {
         return Ok(Full::new(Bytes::from(tails.recent(name.as_str(), lines))).boxed());
     }

@@ -1,5 +1,6 @@
 //! API errors: every failure becomes (AWS error code, HTTP status, message) here and nowhere else.
 
+use fulcrum_control::ControlError;
 use fulcrum_model::ModelError;
 use fulcrum_store::StoreError;
 
@@ -76,26 +77,14 @@ impl From<ModelError> for ApiError {
 
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> ApiError {
-        match e {
-            StoreError::Model(m) => m.into(),
-            // The node serves its last snapshot; the SDKs retry ServiceUnavailable.
-            StoreError::Unavailable(why) => ApiError::new(
-                "ServiceUnavailable",
-                format!("the change was not made: {why}"),
-            ),
-            StoreError::Conflict { .. } => ApiError::new(
-                "ServiceUnavailable",
-                "other nodes kept changing the state while this change was being made; nothing \
-                 was changed; retry",
-            ),
-            other => {
-                tracing::error!(error = %other, "store failure");
-                ApiError::new(
-                    "ServiceUnavailable",
-                    "the state could not be saved; nothing was changed",
-                )
-            }
-        }
+        ControlError::from(e).into()
+    }
+}
+
+/// The service layer's errors carry AWS's code and words already: only the status is chosen.
+impl From<ControlError> for ApiError {
+    fn from(e: ControlError) -> ApiError {
+        ApiError::new(e.code, e.message)
     }
 }
 
@@ -106,11 +95,5 @@ impl From<fulcrum_sigv4::AuthError> for ApiError {
             status: e.http_status(),
             message: e.to_string(),
         }
-    }
-}
-
-impl From<fulcrum_control::UploadError> for ApiError {
-    fn from(e: fulcrum_control::UploadError) -> ApiError {
-        ApiError::new(e.code(), e.to_string())
     }
 }

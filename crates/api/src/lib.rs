@@ -8,7 +8,6 @@
 
 mod access;
 mod access_log_tail;
-mod arn;
 mod cloudwatch;
 mod ec2;
 mod elb;
@@ -24,15 +23,14 @@ use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
-use fulcrum_proxy::DataPlane;
-use fulcrum_store::Store;
-use fulcrum_telemetry::access_log::Tails;
+use fulcrum_control::Control;
 use http::{header, HeaderValue, Method, Request, Response, StatusCode};
 use http_body_util::combinators::BoxBody;
 use http_body_util::{BodyExt, Full, Limited};
 
-pub use elb::fleet::{node_record, NodeIdentity};
 pub use error::ApiError;
+pub use fulcrum_control::fleet::{node_record, NodeIdentity};
+pub use fulcrum_control::Pause;
 pub use params::Params;
 pub use server::{serve_api, ApiLimits};
 
@@ -48,67 +46,16 @@ const MAX_BODY: usize = 1 << 20;
 /// tail.
 pub type ApiBody = BoxBody<Bytes, Infallible>;
 
-/// The API of one node.
+/// The API of one node: an adapter from the AWS wire protocols to the service layer.
 pub struct Api {
-    pub store: Arc<Store>,
-    pub data_plane: DataPlane,
-    /// The region clients sign for.
-    pub region: String,
-    /// The 12-digit account in ARNs.
-    pub account: String,
-    /// What `DNSName` reports: the host clients reach the listeners at; `{name}` in it stands
-    /// for the load balancer's name (`{name}.lb.example.com`).
-    pub public_host: String,
-    /// Closed while the node hands over to a process that replaces it.
-    pub pause: Pause,
-    /// The one-minute metrics that CloudWatch's API answers from.
-    pub series: Arc<fulcrum_telemetry::series::Series>,
-    /// The access logs' recent lines and live tails (`GetAccessLogTail`).
-    pub access_logs: Arc<Tails>,
-    /// Who this node is in its fleet (`DescribeFleet`).
-    pub node: NodeIdentity,
-}
-
-impl Api {
-    /// The `DNSName` of load balancer `name`.
-    pub(crate) fn dns_name(&self, name: &str) -> String {
-        self.public_host.replace("{name}", name)
-    }
-}
-
-/// Keeps API calls out of a node that is handing over to a new process, so that no write lands
-/// in the old process once the new one has read the store: calls are answered with
-/// `ServiceUnavailable` (503, which the SDKs retry) and HTTP/1 connections are closed after
-/// their answer, so that the retry reaches whichever process accepts now.
-#[derive(Debug, Default)]
-pub struct Pause {
-    paused: std::sync::atomic::AtomicBool,
-    /// Held shared by every call while it runs; `pause` takes it exclusively to wait for them.
-    calls: std::sync::RwLock<()>,
-}
-
-impl Pause {
-    /// Refuses calls from now on and waits for those under way to finish. Blocks: run it on
-    /// the blocking pool.
-    pub fn pause(&self) {
-        self.paused.store(true, std::sync::atomic::Ordering::SeqCst);
-        drop(self.calls.write().unwrap_or_else(|e| e.into_inner()));
-    }
-
-    /// Takes calls again.
-    pub fn resume(&self) {
-        self.paused
-            .store(false, std::sync::atomic::Ordering::SeqCst);
-    }
-
-    pub fn is_paused(&self) -> bool {
-        self.paused.load(std::sync::atomic::Ordering::SeqCst)
-    }
+    /// Every action's rules, and what the node sees.
+    pub control: Arc<Control>,
 }
 
 /// What an action works with.
 pub(crate) struct Call<'a> {
-    pub(crate) api: &'a Api,
+    /// The service layer every action runs through.
+    pub(crate) ctl: &'a Control,
     pub(crate) params: &'a Params,
     pub(crate) request_id: &'a str,
     /// Seconds since the Unix epoch.
@@ -197,7 +144,7 @@ impl Api {
         request_id: &str,
     ) -> (Result<Answer, ApiError>, Service) {
         let mut service = Service::claimed(parts);
-        let _running = self.pause.calls.read().unwrap_or_else(|e| e.into_inner());
+        let _running = self.control.pause.enter();
         let result = (|| {
             if parts.method != Method::POST && parts.method != Method::GET {
                 return Err(ApiError::new(
@@ -232,7 +179,7 @@ impl Api {
                 .duration_since(UNIX_EPOCH)
                 .map_or(0, |d| d.as_secs());
             let call = Call {
-                api: self,
+                ctl: &self.control,
                 params: &params,
                 request_id,
                 now,
@@ -246,16 +193,17 @@ impl Api {
             service = Service::named(&verified.service);
             if service == Service::Elb && action == access_log_tail::ACTION {
                 // Read-only: every key may.
-                access::authorize(scope, &self.account, &verified.service, action)?;
+                access::authorize(scope, &self.control.account, &verified.service, action)?;
                 return access_log_tail::start(&call).map(Answer::Lines);
             }
-            let outcome = access::authorize(scope, &self.account, &verified.service, action)
-                .and_then(|()| match service {
-                    Service::Iam => iam::dispatch(&call, action),
-                    Service::Ec2 => ec2::dispatch(&call, action),
-                    Service::Elb => elb::dispatch(&call, action),
-                    Service::CloudWatch => cloudwatch::dispatch(&call, action),
-                });
+            let outcome =
+                access::authorize(scope, &self.control.account, &verified.service, action)
+                    .and_then(|()| match service {
+                        Service::Iam => iam::dispatch(&call, action),
+                        Service::Ec2 => ec2::dispatch(&call, action),
+                        Service::Elb => elb::dispatch(&call, action),
+                        Service::CloudWatch => cloudwatch::dispatch(&call, action),
+                    });
             if !access::is_read_only(action) {
                 access::audit(&verified.access_key_id, action, &params, &outcome);
             }
@@ -276,7 +224,7 @@ impl Api {
         body: &[u8],
         services: &[&str],
     ) -> Result<(fulcrum_sigv4::Verified, fulcrum_store::KeyScope), ApiError> {
-        if self.pause.is_paused() {
+        if self.control.pause.is_paused() {
             return Err(ApiError::new(
                 "ServiceUnavailable",
                 "this node is handing over to a new process; retry",
@@ -288,15 +236,20 @@ impl Api {
             headers: &parts.headers,
             body,
         };
-        let store = &self.store;
+        let store = &self.control.store;
         // One read of the key gives the secret to check the signature with, and its scope.
         let mut scope = fulcrum_store::KeyScope::ReadOnly;
-        let verified =
-            fulcrum_sigv4::verify(&signed, &self.region, services, SystemTime::now(), |key| {
+        let verified = fulcrum_sigv4::verify(
+            &signed,
+            &self.control.region,
+            services,
+            SystemTime::now(),
+            |key| {
                 let (secret, key_scope) = store.access_key(key).ok().flatten()?;
                 scope = key_scope;
                 Some(secret)
-            })?;
+            },
+        )?;
         Ok((verified, scope))
     }
 }

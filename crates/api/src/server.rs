@@ -112,7 +112,7 @@ async fn handle(ctx: Arc<Api>, req: Request<Incoming>) -> Result<Response<ApiBod
         (&Method::GET, "/healthz") => healthz(&ctx),
         _ => ctx.handle(req).await,
     };
-    if http1 && ctx.pause.is_paused() {
+    if http1 && ctx.control.pause.is_paused() {
         // Handing over: the next request on a new connection reaches the process taking over.
         resp.headers_mut().insert(
             http::header::CONNECTION,
@@ -125,7 +125,7 @@ async fn handle(ctx: Arc<Api>, req: Request<Incoming>) -> Result<Response<ApiBod
 /// 200 once the node can serve (state applied, every listener open, the health of every
 /// instance known); 503 with what it is waiting for otherwise.
 fn healthz(ctx: &Api) -> Response<ApiBody> {
-    let waiting = ctx.data_plane.waiting_for();
+    let waiting = ctx.control.data_plane.waiting_for();
     if !waiting.is_empty() {
         let lines: String = waiting
             .iter()
@@ -133,10 +133,10 @@ fn healthz(ctx: &Api) -> Response<ApiBody> {
             .collect();
         return text(StatusCode::SERVICE_UNAVAILABLE, lines);
     }
-    let revision = ctx.data_plane.applied_revision();
+    let revision = ctx.control.data_plane.applied_revision();
     // Degraded, not down: the node serves what it has, so load-balancer health checks (which
     // look at the status) keep it in rotation; the body says why for people and scripts.
-    if let fulcrum_store::StoreHealth::Degraded { reason, since } = ctx.store.health() {
+    if let fulcrum_store::StoreHealth::Degraded { reason, since } = ctx.control.store.health() {
         let secs = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_secs())

@@ -1,10 +1,15 @@
-//! Turning an uploaded certificate into a model object: checked by the TLS engine, given an
-//! IAM-style id, its expiration read from the certificate itself.
+//! Server certificates: an upload checked by the TLS engine, given an IAM-style id and its
+//! expiration read from the certificate itself; rename, delete (refused while a listener uses
+//! it), tags; how requests name a certificate; which listeners use one.
 
 use fulcrum_model::{
-    check_certificate_name, check_iam_path, ModelError, PrivateKeyPem, ServerCertificate, Tag,
+    check_certificate_name, check_iam_path, LbName, ModelError, PrivateKeyPem, ServerCertificate,
+    State, Tag,
 };
 use rand::Rng;
+
+use crate::error::At;
+use crate::{Control, ControlError};
 
 /// What an operator uploads (IAM `UploadServerCertificate`).
 pub struct CertificateUpload {
@@ -33,6 +38,181 @@ impl UploadError {
             UploadError::Tls(e) => e.code(),
         }
     }
+}
+
+impl From<UploadError> for ControlError {
+    fn from(e: UploadError) -> ControlError {
+        let field = match &e {
+            UploadError::Tls(fulcrum_tls::TlsError::MalformedKey(_))
+            | UploadError::Tls(fulcrum_tls::TlsError::UnsupportedKey(_))
+            | UploadError::Tls(fulcrum_tls::TlsError::KeyPairMismatch) => Some("PrivateKey"),
+            UploadError::Tls(fulcrum_tls::TlsError::MalformedChain(_)) => Some("CertificateChain"),
+            UploadError::Tls(fulcrum_tls::TlsError::MalformedCertificate(_)) => {
+                Some("CertificateBody")
+            }
+            UploadError::Model(ModelError::Validation(m)) if m.contains("path") => Some("Path"),
+            UploadError::Model(_) => Some("ServerCertificateName"),
+            _ => None,
+        };
+        ControlError {
+            code: e.code(),
+            message: e.to_string(),
+            field: field.map(str::to_owned),
+        }
+    }
+}
+
+/// A change to an uploaded certificate (IAM `UpdateServerCertificate`).
+#[derive(Debug, Clone, Default)]
+pub struct CertificateChange {
+    pub new_name: Option<String>,
+    pub new_path: Option<String>,
+}
+
+/// A listener that serves a certificate.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CertificateUse {
+    pub load_balancer: LbName,
+    pub port: u16,
+    /// The listener's default certificate (its `SSLCertificateId`), or one more for SNI.
+    pub is_default: bool,
+}
+
+/// IAM reports a missing certificate as `NoSuchEntity`, in its own words (the model speaks
+/// ELB's `CertificateNotFound`).
+fn iam_error(e: ControlError, name: &str) -> ControlError {
+    if e.code == "CertificateNotFound" {
+        not_found(name)
+    } else {
+        e
+    }
+}
+
+fn not_found(name: &str) -> ControlError {
+    ControlError::new(
+        "NoSuchEntity",
+        format!("The Server Certificate with name {name} cannot be found."),
+    )
+    .at("ServerCertificateName")
+}
+
+impl Control {
+    /// IAM `UploadServerCertificate`: checks the upload and adds it; returns the certificate
+    /// as stored (never to be shown with its key).
+    pub fn upload_certificate(
+        &self,
+        upload: CertificateUpload,
+    ) -> Result<ServerCertificate, ControlError> {
+        if self
+            .snapshot()
+            .state
+            .certificate_by_name(&upload.name)
+            .is_some()
+        {
+            return Err(ControlError::new(
+                "EntityAlreadyExists",
+                format!(
+                    "The Server Certificate with name {} already exists.",
+                    upload.name
+                ),
+            )
+            .at("ServerCertificateName"));
+        }
+        let cert = prepare_certificate(upload, crate::now())?;
+        let name = cert.name.clone();
+        let id = cert.id.clone();
+        // As stored: the model keeps tags sorted by key.
+        self.update(|s| {
+            s.add_certificate(cert.clone())?;
+            s.certificates
+                .get(&id)
+                .cloned()
+                .ok_or_else(|| ModelError::CertificateNotFound(id.clone()))
+        })
+        .map_err(|e| iam_error(e, &name))
+    }
+
+    /// The certificate named `name`, IAM's way (`NoSuchEntity` when there is none).
+    pub fn certificate(
+        &self,
+        state: &State,
+        name: &str,
+    ) -> Result<ServerCertificate, ControlError> {
+        state
+            .certificate_by_name(name)
+            .cloned()
+            .ok_or_else(|| not_found(name))
+    }
+
+    /// IAM `UpdateServerCertificate`: a new name or path.
+    pub fn update_certificate(
+        &self,
+        name: &str,
+        change: CertificateChange,
+    ) -> Result<(), ControlError> {
+        self.update(|s| {
+            s.update_certificate(name, change.new_name.as_deref(), change.new_path.as_deref())
+        })
+        .map_err(|e| iam_error(e, name))
+        .at("NewServerCertificateName")
+    }
+
+    /// IAM `DeleteServerCertificate`: refused while a listener uses it (`DeleteConflict`, the
+    /// listeners named).
+    pub fn delete_certificate(&self, name: &str) -> Result<(), ControlError> {
+        self.update(|s| s.delete_certificate(name))
+            .map_err(|e| iam_error(e, name))
+    }
+
+    pub fn tag_certificate(&self, name: &str, tags: &[Tag]) -> Result<(), ControlError> {
+        self.update(|s| s.tag_certificate(name, tags))
+            .map_err(|e| iam_error(e, name))
+    }
+
+    pub fn untag_certificate(&self, name: &str, keys: &[String]) -> Result<(), ControlError> {
+        self.update(|s| s.untag_certificate(name, keys))
+            .map_err(|e| iam_error(e, name))
+    }
+}
+
+/// The certificate a `SSLCertificateId` names: its ARN (as ELB expects), or, for people typing
+/// by hand, its id or its name.
+pub fn find_certificate<'s>(
+    state: &'s State,
+    account: &str,
+    reference: &str,
+) -> Option<&'s ServerCertificate> {
+    state
+        .certificates
+        .values()
+        .find(|c| crate::certificate_arn(account, c) == reference)
+        .or_else(|| state.certificates.get(reference))
+        .or_else(|| state.certificate_by_name(reference))
+}
+
+/// The id of the certificate `reference` names, or ELB's `CertificateNotFound`.
+pub(crate) fn resolve(state: &State, account: &str, reference: &str) -> Result<String, ModelError> {
+    find_certificate(state, account, reference)
+        .map(|c| c.id.clone())
+        .ok_or_else(|| ModelError::CertificateNotFound(reference.to_owned()))
+}
+
+/// The listeners that serve certificate `id`.
+pub fn certificate_uses(state: &State, id: &str) -> Vec<CertificateUse> {
+    state
+        .load_balancers
+        .values()
+        .flat_map(|lb| {
+            lb.listeners.iter().filter_map(move |l| {
+                let at = l.certificates.iter().position(|c| c == id)?;
+                Some(CertificateUse {
+                    load_balancer: lb.name.clone(),
+                    port: l.port,
+                    is_default: at == 0,
+                })
+            })
+        })
+        .collect()
 }
 
 /// Checks an upload (PEM, key pair, chain) and builds the certificate to add to the state.

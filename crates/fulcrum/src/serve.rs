@@ -12,6 +12,7 @@ use std::os::fd::AsFd;
 use anyhow::{bail, Context};
 use clap::Args;
 use fulcrum_api::{Api, ApiLimits, Pause};
+use fulcrum_control::Control;
 use fulcrum_proxy::{DataPlane, DataPlaneConfig, Limits, StickinessKey};
 
 use crate::api_tls::ApiTlsMode;
@@ -310,18 +311,21 @@ async fn serve(args: ServeArgs, open_files: u64) -> anyhow::Result<()> {
     }
     let follower = data_plane.follow(store.watch());
 
-    let api = Arc::new(Api {
+    let service = Arc::new(Control {
         store: Arc::clone(&store),
         data_plane: data_plane.clone(),
         region: args.region.clone(),
         account: ACCOUNT.to_owned(),
         public_host: public_host(&args),
-        pause: Pause::default(),
         series,
         access_logs: Arc::clone(&access_logs.tails),
         node,
+        pause: Pause::default(),
     });
-    let fleet = fleet::start(Arc::clone(&api)).map(AbortOnDrop);
+    let fleet = fleet::start(Arc::clone(&service)).map(AbortOnDrop);
+    let api = Arc::new(Api {
+        control: Arc::clone(&service),
+    });
     let mut api = ApiServer {
         listener: Arc::new(api_listener(args.api, inherited_api).await?),
         ctx: api,
@@ -380,8 +384,8 @@ async fn serve(args: ServeArgs, open_files: u64) -> anyhow::Result<()> {
     let vip = vip::Vip::start(
         &args.vip,
         &store,
-        &api.ctx.node.id,
-        Arc::clone(&api.ctx.node.floating),
+        &service.node.id,
+        Arc::clone(&service.node.floating),
     )?;
 
     // The demo's instances run until this is dropped, at the end.
@@ -576,14 +580,14 @@ impl ApiServer {
     async fn pause(&mut self) {
         self.stop().await;
         let ctx = Arc::clone(&self.ctx);
-        let _ = tokio::task::spawn_blocking(move || ctx.pause.pause()).await;
+        let _ = tokio::task::spawn_blocking(move || ctx.control.pause.pause()).await;
     }
 
     /// Takes calls again, on the state as it is on disk now (the process that failed to take
     /// over may have written it).
     async fn resume(&mut self) {
-        reload(&self.ctx.store, "taking the API back").await;
-        self.ctx.pause.resume();
+        reload(&self.ctx.control.store, "taking the API back").await;
+        self.ctx.control.pause.resume();
         self.start();
     }
 }

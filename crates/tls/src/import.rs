@@ -142,6 +142,38 @@ pub fn import_certificate(
     })
 }
 
+/// What an operator reads about an uploaded certificate, from its body alone (no key is
+/// touched): for lists and pages.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CertificateSummary {
+    /// The subjectAltName dNSNames, lowercased, or the subject CN when there is none.
+    pub dns_names: Vec<String>,
+    /// The leaf's subject, e.g. `CN=www.example.com, O=Example`.
+    pub subject: String,
+    /// Who signed it, e.g. `CN=Example CA`.
+    pub issuer: String,
+    /// Seconds since the Unix epoch.
+    pub not_after: u64,
+    pub key_algorithm: &'static str,
+}
+
+/// Reads the summary of a certificate body (as uploaded: checked then).
+pub fn summarize_certificate(body_pem: &str) -> Result<CertificateSummary, TlsError> {
+    let der = read_body(body_pem)?;
+    let leaf = parse(&der).map_err(|e| {
+        TlsError::MalformedCertificate(format!(
+            "the certificate body is not a valid X.509 certificate: {e}"
+        ))
+    })?;
+    Ok(CertificateSummary {
+        dns_names: dns_names(&leaf)?,
+        subject: leaf.subject().to_string(),
+        issuer: leaf.issuer().to_string(),
+        not_after: unix_seconds(leaf.validity().not_after.timestamp()),
+        key_algorithm: key_algorithm(&leaf)?,
+    })
+}
+
 fn read_body(body_pem: &str) -> Result<CertificateDer<'static>, TlsError> {
     let malformed = |msg: String| TlsError::MalformedCertificate(msg);
     if body_pem.len() > MAX_BODY_LEN {

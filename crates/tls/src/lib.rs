@@ -26,7 +26,10 @@ pub use backend::{
 };
 pub use ciphers::{cipher_suite_by_name, cipher_suite_name};
 pub use error::TlsError;
-pub use import::{import_certificate, import_stored, ImportedCertificate};
+pub use import::{
+    import_certificate, import_stored, summarize_certificate, CertificateSummary,
+    ImportedCertificate,
+};
 pub use negotiation::{
     predefined_policy, settings_from_policy, PredefinedPolicy, PREDEFINED_POLICIES,
     PROTOCOL_ATTRIBUTES,

@@ -14,7 +14,7 @@ pub(crate) fn dispatch(call: &Call<'_>, action: &str) -> Result<String, ApiError
     let op = Operation::named(action)?;
     let input = from_params(call.params, op.input_shape())?;
     let now = i64::try_from(call.now).unwrap_or(i64::MAX);
-    let output = op.run(&call.api.series, &input, now)?;
+    let output = op.run(&call.ctl.series, &input, now)?;
     Ok(xml(op.name(), &output, call.request_id))
 }
 

@@ -113,7 +113,7 @@ pub(crate) fn rpc(
     body: &[u8],
     request_id: &str,
 ) -> Response<ApiBody> {
-    let _running = api.pause.calls.read().unwrap_or_else(|e| e.into_inner());
+    let _running = api.control.pause.enter();
     let result = (|| {
         if parts.method != Method::POST {
             return Err(ApiError::new(
@@ -136,10 +136,14 @@ pub(crate) fn rpc(
         }
         let op_name = protocol.operation(parts);
         let (_, scope) = api.admit(parts, body, &[SERVICE])?;
-        access::authorize(scope, &api.account, SERVICE, op_name)?;
+        access::authorize(scope, &api.control.account, SERVICE, op_name)?;
         let op = Operation::named(op_name)?;
         let input = protocol.decode(body)?;
-        op.run(&api.series, &input, fulcrum_telemetry::series::now())
+        op.run(
+            &api.control.series,
+            &input,
+            fulcrum_telemetry::series::now(),
+        )
     })();
     match result {
         Ok(output) => protocol.answer(StatusCode::OK, &output, request_id),

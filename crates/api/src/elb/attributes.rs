@@ -2,9 +2,10 @@
 //! idle timeout drive the data plane; cross-zone and access logs are recorded;
 //! `fulcrum.balancing` (an additional attribute) picks the algorithm.
 
-use fulcrum_model::{Attributes, Balancing};
+use fulcrum_control::AttributeChanges;
+use fulcrum_model::Attributes;
 
-use super::{answer, done, lb_name, update};
+use super::{answer, done, lb_name};
 use crate::error::ApiError;
 use crate::params::Params;
 use crate::xml::Xml;
@@ -14,75 +15,46 @@ const PREFIX: &str = "LoadBalancerAttributes.";
 
 pub(crate) fn modify(call: &Call<'_>) -> Result<Xml, ApiError> {
     let p = call.params;
-    let name = lb_name(p)?;
-    let current = call
-        .api
-        .store
-        .snapshot()
-        .state
-        .load_balancer(name.as_str())?
-        .attributes
-        .clone();
-    let attrs = apply(p, current)?;
-    let shown = attrs.clone();
-    update(call, |s| s.set_attributes(name.as_str(), attrs.clone()))?;
+    let name = p.required("LoadBalancerName")?;
+    let shown = call.ctl.modify_attributes(name, &changes(p)?)?;
     let mut x = answer("ModifyLoadBalancerAttributes");
-    x.text("LoadBalancerName", &name);
+    x.text("LoadBalancerName", name);
     write(&mut x, &shown);
     Ok(done(x, "ModifyLoadBalancerAttributes"))
 }
 
 pub(crate) fn describe(call: &Call<'_>) -> Result<Xml, ApiError> {
     let name = lb_name(call.params)?;
-    let snapshot = call.api.store.snapshot();
+    let snapshot = call.ctl.snapshot();
     let attrs = &snapshot.state.load_balancer(name.as_str())?.attributes;
     let mut x = answer("DescribeLoadBalancerAttributes");
     write(&mut x, attrs);
     Ok(done(x, "DescribeLoadBalancerAttributes"))
 }
 
-/// The attributes after the request's changes; attributes the request does not name stay.
-fn apply(p: &Params, mut a: Attributes) -> Result<Attributes, ApiError> {
+/// The changes a request names.
+fn changes(p: &Params) -> Result<AttributeChanges, ApiError> {
     let key = |k: &str| format!("{PREFIX}{k}");
-    if let Some(v) = p.bool(&key("CrossZoneLoadBalancing.Enabled"))? {
-        a.cross_zone = v;
-    }
-    if let Some(v) = p.bool(&key("ConnectionDraining.Enabled"))? {
-        a.draining_enabled = v;
-    }
-    if let Some(v) = p.number(&key("ConnectionDraining.Timeout"))? {
-        a.draining_timeout_secs = v;
-    }
-    if let Some(v) = p.number(&key("ConnectionSettings.IdleTimeout"))? {
-        a.idle_timeout_secs = v;
-    }
-    if let Some(v) = p.bool(&key("AccessLog.Enabled"))? {
-        a.access_log.enabled = v;
-    }
-    if let Some(v) = p.get(&key("AccessLog.S3BucketName")) {
-        a.access_log.s3_bucket_name = Some(v.to_owned());
-    }
-    if let Some(v) = p.number(&key("AccessLog.EmitInterval"))? {
-        a.access_log.emit_interval = Some(v);
-    }
-    if let Some(v) = p.get(&key("AccessLog.S3BucketPrefix")) {
-        a.access_log.s3_bucket_prefix = Some(v.to_owned());
-    }
-    for m in p.members(&key("AdditionalAttributes"))? {
-        let k = m.required("Key")?;
-        let v = m.get("Value").unwrap_or("");
-        match k {
-            "fulcrum.balancing" => a.balancing = Some(Balancing::parse(v)?),
-            "elb.http.desyncmitigationmode" => a.desync_mitigation_mode = Some(v.to_owned()),
-            _ => {
-                return Err(ApiError::new(
-                    "LoadBalancerAttributeNotFound",
-                    format!("{k} is not an attribute fulcrum knows (fulcrum.balancing, elb.http.desyncmitigationmode)"),
+    Ok(AttributeChanges {
+        cross_zone: p.bool(&key("CrossZoneLoadBalancing.Enabled"))?,
+        draining_enabled: p.bool(&key("ConnectionDraining.Enabled"))?,
+        draining_timeout_secs: p.number(&key("ConnectionDraining.Timeout"))?,
+        idle_timeout_secs: p.number(&key("ConnectionSettings.IdleTimeout"))?,
+        access_log_enabled: p.bool(&key("AccessLog.Enabled"))?,
+        access_log_bucket: p.get(&key("AccessLog.S3BucketName")).map(str::to_owned),
+        access_log_interval: p.number(&key("AccessLog.EmitInterval"))?,
+        access_log_prefix: p.get(&key("AccessLog.S3BucketPrefix")).map(str::to_owned),
+        additional: p
+            .members(&key("AdditionalAttributes"))?
+            .iter()
+            .map(|m| {
+                Ok((
+                    m.required("Key")?.to_owned(),
+                    m.get("Value").unwrap_or("").to_owned(),
                 ))
-            }
-        }
-    }
-    Ok(a)
+            })
+            .collect::<Result<_, ApiError>>()?,
+    })
 }
 
 fn write(x: &mut Xml, a: &Attributes) {

@@ -9,7 +9,7 @@ use crate::Call;
 /// Writes one `LoadBalancerDescription` (the caller has opened its `member`).
 pub(crate) fn load_balancer(x: &mut Xml, call: &Call<'_>, state: &State, lb: &LoadBalancer) {
     x.text("LoadBalancerName", &lb.name)
-        .text("DNSName", call.api.dns_name(lb.name.as_str()))
+        .text("DNSName", call.ctl.dns_name(lb.name.as_str()))
         .list("ListenerDescriptions", &lb.listeners, |x, l| {
             x.open("Listener")
                 .text("Protocol", l.protocol)
@@ -21,10 +21,7 @@ pub(crate) fn load_balancer(x: &mut Xml, call: &Call<'_>, state: &State, lb: &Lo
                 .first()
                 .and_then(|id| state.certificates.get(id))
             {
-                x.text(
-                    "SSLCertificateId",
-                    crate::arn::certificate_arn(&call.api.account, cert),
-                );
+                x.text("SSLCertificateId", call.ctl.certificate_arn(cert));
             }
             x.close("Listener").strings("PolicyNames", &l.policy_names);
         });

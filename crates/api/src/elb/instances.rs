@@ -1,28 +1,26 @@
 //! ConfigureHealthCheck, RegisterInstancesWithLoadBalancer, DeregisterInstancesFromLoadBalancer,
 //! DescribeInstanceHealth.
 
-use fulcrum_model::{HealthCheck, InstanceId};
-use fulcrum_proxy::{HealthState, HealthStatus};
+use fulcrum_control::HealthCheckSpec;
+use fulcrum_model::InstanceId;
 
-use super::{answer, done, lb_name, update};
+use super::{answer, done};
 use crate::error::ApiError;
 use crate::xml::Xml;
 use crate::Call;
 
 pub(crate) fn configure_health_check(call: &Call<'_>) -> Result<Xml, ApiError> {
     let p = call.params;
-    let name = lb_name(p)?;
-    let check = HealthCheck {
-        target: p.required("HealthCheck.Target")?.parse()?,
-        interval_secs: p.required_number("HealthCheck.Interval")?,
-        timeout_secs: p.required_number("HealthCheck.Timeout")?,
-        healthy_threshold: p.required_number("HealthCheck.HealthyThreshold")?,
-        unhealthy_threshold: p.required_number("HealthCheck.UnhealthyThreshold")?,
-    };
-    let applied = check.clone();
-    update(call, |s| {
-        s.configure_health_check(name.as_str(), check.clone())
-    })?;
+    let applied = call.ctl.configure_health_check(
+        p.required("LoadBalancerName")?,
+        HealthCheckSpec {
+            target: p.required("HealthCheck.Target")?.to_owned(),
+            interval_secs: p.required_number("HealthCheck.Interval")?,
+            timeout_secs: p.required_number("HealthCheck.Timeout")?,
+            healthy_threshold: p.required_number("HealthCheck.HealthyThreshold")?,
+            unhealthy_threshold: p.required_number("HealthCheck.UnhealthyThreshold")?,
+        },
+    )?;
     let mut x = answer("ConfigureHealthCheck");
     x.open("HealthCheck")
         .text("Target", &applied.target)
@@ -34,17 +32,8 @@ pub(crate) fn configure_health_check(call: &Call<'_>) -> Result<Xml, ApiError> {
     Ok(done(x, "ConfigureHealthCheck"))
 }
 
-fn instance_ids(call: &Call<'_>, required: bool) -> Result<Vec<InstanceId>, ApiError> {
-    let ids = call.params.member_field("Instances", "InstanceId")?;
-    if required && ids.is_empty() {
-        return Err(ApiError::validation(
-            "Instances must name at least one instance",
-        ));
-    }
-    Ok(ids
-        .iter()
-        .map(|i| InstanceId::parse(i))
-        .collect::<Result<_, _>>()?)
+fn instance_ids(call: &Call<'_>) -> Result<Vec<String>, ApiError> {
+    call.params.member_field("Instances", "InstanceId")
 }
 
 fn instances_answer(action: &str, instances: &[InstanceId]) -> Xml {
@@ -56,22 +45,18 @@ fn instances_answer(action: &str, instances: &[InstanceId]) -> Xml {
 }
 
 pub(crate) fn register(call: &Call<'_>) -> Result<Xml, ApiError> {
-    let name = lb_name(call.params)?;
-    let ids = instance_ids(call, true)?;
-    let now = update(call, |s| {
-        s.register_instances(name.as_str(), &ids)?;
-        Ok(s.load_balancer(name.as_str())?.instances.clone())
-    })?;
+    let now = call.ctl.register_instances(
+        call.params.required("LoadBalancerName")?,
+        &instance_ids(call)?,
+    )?;
     Ok(instances_answer("RegisterInstancesWithLoadBalancer", &now))
 }
 
 pub(crate) fn deregister(call: &Call<'_>) -> Result<Xml, ApiError> {
-    let name = lb_name(call.params)?;
-    let ids = instance_ids(call, true)?;
-    let now = update(call, |s| {
-        s.deregister_instances(name.as_str(), &ids)?;
-        Ok(s.load_balancer(name.as_str())?.instances.clone())
-    })?;
+    let now = call.ctl.deregister_instances(
+        call.params.required("LoadBalancerName")?,
+        &instance_ids(call)?,
+    )?;
     Ok(instances_answer(
         "DeregisterInstancesFromLoadBalancer",
         &now,
@@ -79,52 +64,18 @@ pub(crate) fn deregister(call: &Call<'_>) -> Result<Xml, ApiError> {
 }
 
 pub(crate) fn describe_health(call: &Call<'_>) -> Result<Xml, ApiError> {
-    let name = lb_name(call.params)?;
-    let asked = instance_ids(call, false)?;
-    let snapshot = call.api.store.snapshot();
-    let lb = snapshot.state.load_balancer(name.as_str())?;
-    // As ELB: a named instance's state is returned even when it is not registered (it is out
-    // of service); only one that does not exist (no address, not in the inventory) is invalid.
-    if let Some(unknown) = asked
-        .iter()
-        .find(|id| !lb.instances.contains(id) && snapshot.state.instance_address(id).is_none())
-    {
-        return Err(ApiError::new(
-            "InvalidInstance",
-            format!("The instance {unknown} is not an IP address and not in the inventory"),
-        ));
-    }
-    let ids = if asked.is_empty() {
-        &lb.instances
-    } else {
-        &asked
-    };
-    let others = super::fleet::other_nodes(call.api);
+    let snapshot = call.ctl.snapshot();
+    let states = call.ctl.instance_health(
+        &snapshot.state,
+        call.params.required("LoadBalancerName")?,
+        &instance_ids(call)?,
+    )?;
     let mut x = answer("DescribeInstanceHealth");
-    x.list("InstanceStates", ids, |x, id| {
-        let status = if !lb.instances.contains(id) {
-            HealthStatus {
-                state: HealthState::OutOfService,
-                reason_code: "ELB",
-                description: "Instance is not currently registered with the LoadBalancer.".into(),
-            }
-        } else {
-            // A registration the data plane has not picked up yet is one in progress.
-            call.api
-                .data_plane
-                .instance_health(&lb.name, id)
-                .map(|own| super::fleet::fleet_health(&others, &lb.name, id, own))
-                .unwrap_or_else(|| match snapshot.state.instance_address(id) {
-                    Some(_) => HealthStatus::registering(),
-                    None => HealthStatus::unknown(
-                        "The instance is not in the inventory and has no address.",
-                    ),
-                })
-        };
-        x.text("InstanceId", id)
-            .text("State", status.state.as_str())
-            .text("ReasonCode", status.reason_code)
-            .text("Description", &status.description);
+    x.list("InstanceStates", &states, |x, h| {
+        x.text("InstanceId", &h.instance)
+            .text("State", h.state)
+            .text("ReasonCode", h.reason_code)
+            .text("Description", &h.description);
     });
     Ok(done(x, "DescribeInstanceHealth"))
 }

@@ -5,29 +5,21 @@
 //! - `DeleteInventoryInstance`: `InstanceId` — refused while a load balancer has it registered.
 //! - `DescribeInventory`: lists `Instances` with `InstanceId` and `Address`.
 
-use std::net::IpAddr;
-
-use fulcrum_model::InstanceId;
-
-use super::{answer, done, update};
+use super::{answer, done};
 use crate::error::ApiError;
 use crate::xml::Xml;
 use crate::Call;
 
 pub(crate) fn put(call: &Call<'_>) -> Result<Xml, ApiError> {
     let p = call.params;
-    let id = InstanceId::parse(p.required("InstanceId")?)?;
-    let text = p.required("Address")?;
-    let address: IpAddr = text.parse().map_err(|_| {
-        ApiError::validation(format!("Address '{text}' is not an IPv4 or IPv6 address"))
-    })?;
-    update(call, |s| s.put_inventory(id.clone(), address))?;
+    call.ctl
+        .put_inventory(p.required("InstanceId")?, p.required("Address")?)?;
     Ok(done(answer("PutInventoryInstance"), "PutInventoryInstance"))
 }
 
 pub(crate) fn delete(call: &Call<'_>) -> Result<Xml, ApiError> {
-    let id = InstanceId::parse(call.params.required("InstanceId")?)?;
-    update(call, |s| s.remove_inventory(&id))?;
+    call.ctl
+        .delete_inventory(call.params.required("InstanceId")?)?;
     Ok(done(
         answer("DeleteInventoryInstance"),
         "DeleteInventoryInstance",
@@ -35,7 +27,7 @@ pub(crate) fn delete(call: &Call<'_>) -> Result<Xml, ApiError> {
 }
 
 pub(crate) fn describe(call: &Call<'_>) -> Result<Xml, ApiError> {
-    let snapshot = call.api.store.snapshot();
+    let snapshot = call.ctl.snapshot();
     let mut x = answer("DescribeInventory");
     x.list("Instances", &snapshot.state.inventory, |x, (id, entry)| {
         x.text("InstanceId", id).text("Address", entry.address);

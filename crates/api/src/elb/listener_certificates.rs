@@ -15,38 +15,23 @@
 //! `LoadBalancerNotFound`, `ListenerNotFound`, `InvalidConfigurationRequest` (not a TLS
 //! listener, or the default certificate), `CertificateNotFound`.
 
-use fulcrum_model::{Listener, ModelError, State};
+use fulcrum_model::{Listener, State};
 
 use super::listeners::port;
-use super::{answer, done, lb_name, update};
+use super::{answer, done, lb_name};
 use crate::error::ApiError;
 use crate::xml::Xml;
 use crate::Call;
 
 pub(crate) fn add(call: &Call<'_>) -> Result<Xml, ApiError> {
     const ACTION: &str = "AddListenerCertificates";
-    let (name, port, references) = listener_and_certificates(call)?;
-    let account = &call.api.account;
-    let (added, default) = update(call, |s| {
-        s.tls_listener(name.as_str(), port)?;
-        let ids = resolve(s, account, &references)?;
-        s.add_listener_certificates(name.as_str(), port, &ids)?;
-        let default = s
-            .tls_listener(name.as_str(), port)?
-            .certificates
-            .first()
-            .cloned();
-        Ok((ids, default))
-    })?;
-    let snapshot = call.api.store.snapshot();
+    let (name, lb_port, references) = request(call)?;
+    let (added, default) = call
+        .ctl
+        .add_listener_certificates(name, lb_port, &references)?;
+    let snapshot = call.ctl.snapshot();
     let mut x = answer(ACTION);
-    let mut named: Vec<&String> = Vec::new();
-    for id in &added {
-        if !named.contains(&id) {
-            named.push(id);
-        }
-    }
-    x.list("Certificates", named, |x, id| {
+    x.list("Certificates", &added, |x, id| {
         certificate(x, call, &snapshot.state, id, default.as_ref() == Some(id))
     });
     Ok(done(x, ACTION))
@@ -54,13 +39,9 @@ pub(crate) fn add(call: &Call<'_>) -> Result<Xml, ApiError> {
 
 pub(crate) fn remove(call: &Call<'_>) -> Result<Xml, ApiError> {
     const ACTION: &str = "RemoveListenerCertificates";
-    let (name, port, references) = listener_and_certificates(call)?;
-    let account = &call.api.account;
-    update(call, |s| {
-        s.tls_listener(name.as_str(), port)?;
-        let ids = resolve(s, account, &references)?;
-        s.remove_listener_certificates(name.as_str(), port, &ids)
-    })?;
+    let (name, lb_port, references) = request(call)?;
+    call.ctl
+        .remove_listener_certificates(name, lb_port, &references)?;
     Ok(done(answer(ACTION), ACTION))
 }
 
@@ -68,8 +49,8 @@ pub(crate) fn describe(call: &Call<'_>) -> Result<Xml, ApiError> {
     const ACTION: &str = "DescribeListenerCertificates";
     let p = call.params;
     let name = lb_name(p)?;
-    let port = port(p.required("LoadBalancerPort")?)?;
-    let snapshot = call.api.store.snapshot();
+    let port = port(p, "LoadBalancerPort")?;
+    let snapshot = call.ctl.snapshot();
     let listener: &Listener = snapshot.state.tls_listener(name.as_str(), port)?;
     let mut x = answer(ACTION);
     x.list(
@@ -81,41 +62,20 @@ pub(crate) fn describe(call: &Call<'_>) -> Result<Xml, ApiError> {
 }
 
 /// The listener (`LoadBalancerName`, `LoadBalancerPort`) and the certificate references of an
-/// add or a remove, checked.
-fn listener_and_certificates(
-    call: &Call<'_>,
-) -> Result<(fulcrum_model::LbName, u16, Vec<String>), ApiError> {
+/// add or a remove.
+fn request<'c>(call: &'c Call<'_>) -> Result<(&'c str, u32, Vec<String>), ApiError> {
     let p = call.params;
-    let name = lb_name(p)?;
-    let port = port(p.required("LoadBalancerPort")?)?;
-    let references = p.member_field("Certificates", "CertificateArn")?;
-    if references.is_empty() {
-        return Err(ApiError::validation(
-            "Certificates must name at least one certificate (Certificates.member.N.CertificateArn)",
-        ));
-    }
-    Ok((name, port, references))
-}
-
-/// Certificate ids for references (ARNs, or ids and names as `SSLCertificateId` also takes).
-fn resolve(state: &State, account: &str, references: &[String]) -> Result<Vec<String>, ModelError> {
-    references
-        .iter()
-        .map(|r| {
-            crate::arn::find_certificate(state, account, r)
-                .map(|c| c.id.clone())
-                .ok_or_else(|| ModelError::CertificateNotFound(r.clone()))
-        })
-        .collect()
+    Ok((
+        p.required("LoadBalancerName")?,
+        p.required_number("LoadBalancerPort")?,
+        p.member_field("Certificates", "CertificateArn")?,
+    ))
 }
 
 /// One `member` of `Certificates`.
 fn certificate(x: &mut Xml, call: &Call<'_>, state: &State, id: &str, is_default: bool) {
     if let Some(cert) = state.certificates.get(id) {
-        x.text(
-            "CertificateArn",
-            crate::arn::certificate_arn(&call.api.account, cert),
-        );
+        x.text("CertificateArn", call.ctl.certificate_arn(cert));
     }
     x.text("IsDefault", is_default);
 }

@@ -1,59 +1,32 @@
 //! CreateLoadBalancer, DeleteLoadBalancer, DescribeLoadBalancers, DescribeAccountLimits.
 
-use fulcrum_model::{LbName, Placement, MAX_LISTENERS_PER_LB, MAX_LOAD_BALANCERS};
+use fulcrum_control::NewLoadBalancer;
+use fulcrum_model::{MAX_LISTENERS_PER_LB, MAX_LOAD_BALANCERS};
 
-use super::{answer, done, lb_name, parse_listeners, parse_tags, update};
+use super::{answer, done, parse_listeners, parse_tags};
 use crate::error::ApiError;
 use crate::xml::Xml;
 use crate::Call;
 
 pub(crate) fn create(call: &Call<'_>) -> Result<Xml, ApiError> {
     let p = call.params;
-    let name = lb_name(p)?;
-    let snapshot = call.api.store.snapshot();
-    let listeners = parse_listeners(call, &snapshot.state)?;
-    let tags = parse_tags(p)?;
-    let mut zones = p.strings("AvailabilityZones")?;
-    let subnets = p.strings("Subnets")?;
-    if zones.is_empty() && subnets.is_empty() {
-        // Every node reaches every instance: one zone stands for the node itself.
-        zones.push(format!("{}a", call.api.region));
-    }
-    // ELB's two schemes; a VPC-less node accepts either and records it.
-    let scheme = match p.get("Scheme") {
-        None => None,
-        Some(s @ ("internet-facing" | "internal")) => Some(s.to_owned()),
-        Some(other) => {
-            return Err(ApiError::new(
-                "InvalidScheme",
-                format!("Scheme '{other}' is not valid: internet-facing (the default) or internal"),
-            ))
-        }
-    };
-    let placement = Placement {
-        availability_zones: zones,
-        subnets,
+    let dns_name = call.ctl.create_load_balancer(NewLoadBalancer {
+        name: p.required("LoadBalancerName")?.to_owned(),
+        listeners: parse_listeners(p)?,
+        tags: parse_tags(p)?,
+        availability_zones: p.strings("AvailabilityZones")?,
+        subnets: p.strings("Subnets")?,
         security_groups: p.strings("SecurityGroups")?,
-        scheme,
-    };
-    let now = call.now;
-    update(call, |s| {
-        let existed = s.load_balancers.contains_key(&name);
-        s.create_load_balancer(name.as_str(), listeners.clone(), now)?;
-        if !existed {
-            s.set_placement(name.as_str(), placement.clone())?;
-            s.add_tags(name.as_str(), &tags)?;
-        }
-        Ok(())
+        scheme: p.get("Scheme").map(str::to_owned),
     })?;
     let mut x = answer("CreateLoadBalancer");
-    x.text("DNSName", call.api.dns_name(name.as_str()));
+    x.text("DNSName", dns_name);
     Ok(done(x, "CreateLoadBalancer"))
 }
 
 pub(crate) fn delete(call: &Call<'_>) -> Result<Xml, ApiError> {
-    let name = lb_name(call.params)?;
-    update(call, |s| s.delete_load_balancer(name.as_str()))?;
+    call.ctl
+        .delete_load_balancer(call.params.required("LoadBalancerName")?)?;
     Ok(done(answer("DeleteLoadBalancer"), "DeleteLoadBalancer"))
 }
 
@@ -62,13 +35,7 @@ pub(crate) fn describe(call: &Call<'_>) -> Result<Xml, ApiError> {
     let names = p
         .strings("LoadBalancerNames")?
         .iter()
-        .map(|n| {
-            LbName::parse(n).map_err(|_| {
-                ApiError::from(fulcrum_model::ModelError::LoadBalancerNotFound(
-                    n.to_string(),
-                ))
-            })
-        })
+        .map(|n| fulcrum_control::existing_lb_name(n))
         .collect::<Result<Vec<_>, _>>()?;
     let page_size: usize = p.number("PageSize")?.unwrap_or(400);
     if !(1..=400).contains(&page_size) {
@@ -79,7 +46,7 @@ pub(crate) fn describe(call: &Call<'_>) -> Result<Xml, ApiError> {
             "PageSize cannot be used with LoadBalancerNames",
         ));
     }
-    let snapshot = call.api.store.snapshot();
+    let snapshot = call.ctl.snapshot();
     let state = &snapshot.state;
     let chosen: Vec<_> = if names.is_empty() {
         // Names sort the same way every time, so the marker is the last name of a page.

@@ -1,5 +1,5 @@
-//! ELB Classic `2012-06-01`: one module per group of actions; each action reads its parameters,
-//! changes the state through the store (one atomic update) and writes its XML.
+//! ELB Classic `2012-06-01`: one module per group of actions; each action reads its parameters
+//! into the service layer's typed request, runs it (`fulcrum_control`) and writes its XML.
 
 mod attributes;
 mod describe;
@@ -13,7 +13,8 @@ mod placement;
 mod policies;
 mod policy_types;
 
-use fulcrum_model::{LbName, Listener, Protocol, State, Tag};
+use fulcrum_control::ListenerSpec;
+use fulcrum_model::{LbName, Tag};
 
 use crate::error::ApiError;
 use crate::params::Params;
@@ -87,50 +88,24 @@ pub(crate) use crate::xml::done;
 
 /// The `LoadBalancerName` parameter, checked.
 pub(crate) fn lb_name(params: &Params) -> Result<LbName, ApiError> {
-    Ok(LbName::parse(params.required("LoadBalancerName")?)?)
+    Ok(fulcrum_control::lb_name(
+        params.required("LoadBalancerName")?,
+    )?)
 }
 
-/// Listeners as the API gives them, with certificate ARNs resolved to ids.
-pub(crate) fn parse_listeners(call: &Call<'_>, state: &State) -> Result<Vec<Listener>, ApiError> {
-    let members = call.params.members("Listeners")?;
-    if members.is_empty() {
-        return Err(ApiError::validation(
-            "Listeners must contain at least one listener",
-        ));
-    }
-    members
+/// Listeners as the API gives them (`Listeners.member.N.*`).
+pub(crate) fn parse_listeners(params: &Params) -> Result<Vec<ListenerSpec>, ApiError> {
+    params
+        .members("Listeners")?
         .iter()
         .map(|m| {
-            let protocol: Protocol = m.required("Protocol")?.parse()?;
-            let instance_protocol = match m.get("InstanceProtocol") {
-                Some(p) => p.parse()?,
-                None => match protocol {
-                    Protocol::Http | Protocol::Https => Protocol::Http,
-                    Protocol::Tcp | Protocol::Ssl => Protocol::Tcp,
-                },
-            };
-            let port = |name: &str| -> Result<u16, ApiError> {
-                let n: u32 = m.required_number(name)?;
-                u16::try_from(n).ok().filter(|p| *p != 0).ok_or_else(|| {
-                    ApiError::validation(format!("{name} {n} is not between 1 and 65535"))
-                })
-            };
-            let mut listener = Listener::new(
-                protocol,
-                port("LoadBalancerPort")?,
-                instance_protocol,
-                port("InstancePort")?,
-            );
-            if let Some(reference) = m.get("SSLCertificateId").filter(|s| !s.is_empty()) {
-                let cert = crate::arn::find_certificate(state, &call.api.account, reference)
-                    .ok_or_else(|| {
-                        ApiError::from(fulcrum_model::ModelError::CertificateNotFound(
-                            reference.to_string(),
-                        ))
-                    })?;
-                listener.certificates.push(cert.id.clone());
-            }
-            Ok(listener)
+            Ok(ListenerSpec {
+                protocol: m.required("Protocol")?.to_owned(),
+                load_balancer_port: m.required_number("LoadBalancerPort")?,
+                instance_protocol: m.get("InstanceProtocol").map(str::to_owned),
+                instance_port: m.required_number("InstancePort")?,
+                certificate: m.get("SSLCertificateId").map(str::to_owned),
+            })
         })
         .collect()
 }
@@ -147,12 +122,4 @@ pub(crate) fn parse_tags(params: &Params) -> Result<Vec<Tag>, ApiError> {
             })
         })
         .collect()
-}
-
-/// Runs one change through the store and returns the closure's value.
-pub(crate) fn update<T>(
-    call: &Call<'_>,
-    change: impl FnMut(&mut State) -> Result<T, fulcrum_model::ModelError>,
-) -> Result<T, ApiError> {
-    Ok(call.api.store.update(change)?)
 }

@@ -1,48 +1,28 @@
 //! Tags, and the placement actions (zones, subnets, security groups). A self-hosted node has no
 //! zones or subnets to act on: these are recorded and echoed so that clients and Terraform work.
 
-use fulcrum_model::{LbName, Placement};
+use fulcrum_control::PlacementChange;
+use fulcrum_model::LbName;
 
-use super::{answer, done, lb_name, parse_tags, update};
+use super::{answer, done, parse_tags};
 use crate::error::ApiError;
 use crate::xml::Xml;
 use crate::Call;
 
 /// AddTags and RemoveTags name exactly one load balancer, DescribeTags up to 20.
-fn names(call: &Call<'_>, max: usize) -> Result<Vec<LbName>, ApiError> {
+fn names(call: &Call<'_>, max: usize) -> Result<Vec<String>, ApiError> {
     let names = call.params.strings("LoadBalancerNames")?;
     if names.is_empty() || names.len() > max {
         return Err(ApiError::validation(format!(
             "LoadBalancerNames must name 1 to {max} load balancers"
         )));
     }
-    names
-        .iter()
-        .map(|n| {
-            LbName::parse(n).map_err(|_| {
-                ApiError::from(fulcrum_model::ModelError::LoadBalancerNotFound(
-                    n.to_string(),
-                ))
-            })
-        })
-        .collect()
+    Ok(names)
 }
 
 pub(crate) fn add_tags(call: &Call<'_>) -> Result<Xml, ApiError> {
     let names = names(call, 1)?;
-    let tags = parse_tags(call.params)?;
-    if tags.is_empty() {
-        return Err(ApiError::validation("Tags must contain at least one tag"));
-    }
-    let mut keys: Vec<&str> = tags.iter().map(|t| t.key.as_str()).collect();
-    keys.sort_unstable();
-    if keys.windows(2).any(|w| w[0] == w[1]) {
-        return Err(ApiError::new(
-            "DuplicateTagKeys",
-            "A tag key was specified more than once",
-        ));
-    }
-    update(call, |s| s.add_tags(names[0].as_str(), &tags))?;
+    call.ctl.add_tags(&names[0], &parse_tags(call.params)?)?;
     Ok(done(answer("AddTags"), "AddTags"))
 }
 
@@ -54,13 +34,16 @@ pub(crate) fn remove_tags(call: &Call<'_>) -> Result<Xml, ApiError> {
         .iter()
         .map(|m| m.required("Key").map(str::to_owned))
         .collect::<Result<_, _>>()?;
-    update(call, |s| s.remove_tags(names[0].as_str(), &keys))?;
+    call.ctl.remove_tags(&names[0], &keys)?;
     Ok(done(answer("RemoveTags"), "RemoveTags"))
 }
 
 pub(crate) fn describe_tags(call: &Call<'_>) -> Result<Xml, ApiError> {
-    let names = names(call, 20)?;
-    let snapshot = call.api.store.snapshot();
+    let names = names(call, 20)?
+        .iter()
+        .map(|n| fulcrum_control::existing_lb_name(n))
+        .collect::<Result<Vec<LbName>, _>>()?;
+    let snapshot = call.ctl.snapshot();
     let lbs = names
         .iter()
         .map(|n| snapshot.state.load_balancer(n.as_str()))
@@ -75,74 +58,28 @@ pub(crate) fn describe_tags(call: &Call<'_>) -> Result<Xml, ApiError> {
     Ok(done(x, "DescribeTags"))
 }
 
-/// Changes the placement of the named load balancer and answers with one of its lists.
+/// Runs a placement change and answers with the list it changed.
 fn change_placement(
     call: &Call<'_>,
     action: &str,
-    list: &str,
-    edit: impl FnOnce(&mut Placement, Vec<String>) -> Result<(), ApiError>,
-    shown: impl Fn(&Placement) -> &Vec<String>,
+    change: PlacementChange,
 ) -> Result<Xml, ApiError> {
-    let name = lb_name(call.params)?;
-    let items = call.params.strings(list)?;
-    if items.is_empty() {
-        return Err(ApiError::validation(format!(
-            "{list} must contain at least one item"
-        )));
-    }
-    let mut placement = call
-        .api
-        .store
-        .snapshot()
-        .state
-        .load_balancer(name.as_str())?
-        .placement
-        .clone();
-    edit(&mut placement, items)?;
-    let result = shown(&placement).clone();
-    update(call, |s| s.set_placement(name.as_str(), placement.clone()))?;
+    let list = change.list_name();
+    let shown = call.ctl.change_placement(
+        call.params.required("LoadBalancerName")?,
+        change,
+        call.params.strings(list)?,
+    )?;
     let mut x = answer(action);
-    x.strings(list, &result);
+    x.strings(list, &shown);
     Ok(done(x, action))
-}
-
-fn add_unique(list: &mut Vec<String>, items: Vec<String>) {
-    for i in items {
-        if !list.contains(&i) {
-            list.push(i);
-        }
-    }
-}
-
-fn remove_keeping_one(
-    list: &mut Vec<String>,
-    items: &[String],
-    what: &str,
-) -> Result<(), ApiError> {
-    let left: Vec<String> = list
-        .iter()
-        .filter(|z| !items.contains(z))
-        .cloned()
-        .collect();
-    if left.is_empty() {
-        return Err(ApiError::validation(format!(
-            "a load balancer must keep at least one {what}"
-        )));
-    }
-    *list = left;
-    Ok(())
 }
 
 pub(crate) fn apply_security_groups(call: &Call<'_>) -> Result<Xml, ApiError> {
     change_placement(
         call,
         "ApplySecurityGroupsToLoadBalancer",
-        "SecurityGroups",
-        |p, items| {
-            p.security_groups = items;
-            Ok(())
-        },
-        |p| &p.security_groups,
+        PlacementChange::ApplySecurityGroups,
     )
 }
 
@@ -150,12 +87,7 @@ pub(crate) fn attach_subnets(call: &Call<'_>) -> Result<Xml, ApiError> {
     change_placement(
         call,
         "AttachLoadBalancerToSubnets",
-        "Subnets",
-        |p, items| {
-            add_unique(&mut p.subnets, items);
-            Ok(())
-        },
-        |p| &p.subnets,
+        PlacementChange::AttachSubnets,
     )
 }
 
@@ -163,9 +95,7 @@ pub(crate) fn detach_subnets(call: &Call<'_>) -> Result<Xml, ApiError> {
     change_placement(
         call,
         "DetachLoadBalancerFromSubnets",
-        "Subnets",
-        |p, items| remove_keeping_one(&mut p.subnets, &items, "subnet"),
-        |p| &p.subnets,
+        PlacementChange::DetachSubnets,
     )
 }
 
@@ -173,12 +103,7 @@ pub(crate) fn enable_zones(call: &Call<'_>) -> Result<Xml, ApiError> {
     change_placement(
         call,
         "EnableAvailabilityZonesForLoadBalancer",
-        "AvailabilityZones",
-        |p, items| {
-            add_unique(&mut p.availability_zones, items);
-            Ok(())
-        },
-        |p| &p.availability_zones,
+        PlacementChange::EnableZones,
     )
 }
 
@@ -186,8 +111,6 @@ pub(crate) fn disable_zones(call: &Call<'_>) -> Result<Xml, ApiError> {
     change_placement(
         call,
         "DisableAvailabilityZonesForLoadBalancer",
-        "AvailabilityZones",
-        |p, items| remove_keeping_one(&mut p.availability_zones, &items, "availability zone"),
-        |p| &p.availability_zones,
+        PlacementChange::DisableZones,
     )
 }

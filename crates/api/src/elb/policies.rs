@@ -1,23 +1,22 @@
 //! Policies of a load balancer: create, delete, describe, and apply to listeners and to
 //! instance ports.
 
-use fulcrum_model::{Policy, PolicyKind};
+use fulcrum_control::NewPolicy;
+use fulcrum_model::PolicyKind;
 
 use super::listeners::port;
-use super::policy_types::policy_kind;
-use super::{answer, done, lb_name, update};
+use super::{answer, done, lb_name};
 use crate::error::ApiError;
 use crate::xml::Xml;
 use crate::Call;
 
-fn create_policy(call: &Call<'_>, action: &str, kind: PolicyKind) -> Result<Xml, ApiError> {
+fn create_policy(call: &Call<'_>, action: &str, new: NewPolicy) -> Result<Xml, ApiError> {
     let p = call.params;
-    let name = lb_name(p)?;
-    let policy = Policy {
-        name: p.required("PolicyName")?.to_owned(),
-        kind,
-    };
-    update(call, |s| s.create_policy(name.as_str(), policy.clone()))?;
+    call.ctl.create_policy(
+        p.required("LoadBalancerName")?,
+        p.required("PolicyName")?,
+        new,
+    )?;
     Ok(done(answer(action), action))
 }
 
@@ -26,7 +25,7 @@ pub(crate) fn create_lb_cookie(call: &Call<'_>) -> Result<Xml, ApiError> {
     create_policy(
         call,
         "CreateLBCookieStickinessPolicy",
-        PolicyKind::LbCookieStickiness { expiration_secs },
+        NewPolicy::LbCookie { expiration_secs },
     )
 }
 
@@ -35,13 +34,12 @@ pub(crate) fn create_app_cookie(call: &Call<'_>) -> Result<Xml, ApiError> {
     create_policy(
         call,
         "CreateAppCookieStickinessPolicy",
-        PolicyKind::AppCookieStickiness { cookie_name },
+        NewPolicy::AppCookie { cookie_name },
     )
 }
 
 pub(crate) fn create(call: &Call<'_>) -> Result<Xml, ApiError> {
     let p = call.params;
-    let type_name = p.required("PolicyTypeName")?;
     let attributes: Vec<(String, String)> = p
         .members("PolicyAttributes")?
         .iter()
@@ -52,64 +50,20 @@ pub(crate) fn create(call: &Call<'_>) -> Result<Xml, ApiError> {
             ))
         })
         .collect::<Result<_, ApiError>>()?;
-    let kind = policy_kind(type_name, attributes)?;
-    if let PolicyKind::Other {
-        type_name,
-        attributes,
-    } = &kind
-    {
-        if type_name == "BackendServerAuthenticationPolicyType" {
-            // The public-key policies it names must exist on the same load balancer.
-            let name = lb_name(p)?;
-            let snapshot = call.api.store.snapshot();
-            let lb = snapshot.state.load_balancer(name.as_str())?;
-            for (_, key_policy) in attributes
-                .iter()
-                .filter(|(k, _)| k == "PublicKeyPolicyName")
-            {
-                match lb.policy(key_policy).map(|p| p.kind.type_name()) {
-                    Some("PublicKeyPolicyType") => {}
-                    _ => {
-                        return Err(ApiError::new(
-                            "PolicyNotFound",
-                            format!("There is no PublicKeyPolicyType policy named {key_policy} for load balancer {name}"),
-                        ))
-                    }
-                }
-            }
-        }
-    }
-    if let PolicyKind::Other {
-        type_name,
-        attributes,
-    } = &kind
-    {
-        if type_name == "BackendClientCertificatePolicyType" {
-            // The certificate must exist and be usable as a client certificate.
-            let name = attributes
-                .iter()
-                .find(|(k, _)| k == "ServerCertificateName")
-                .map(|(_, v)| v.as_str())
-                .unwrap_or("");
-            let snapshot = call.api.store.snapshot();
-            let cert = snapshot.state.certificate_by_name(name).ok_or_else(|| {
-                ApiError::from(fulcrum_model::ModelError::CertificateNotFound(
-                    name.to_string(),
-                ))
-            })?;
-            fulcrum_tls::import_stored(cert)
-                .and_then(|c| fulcrum_tls::check_client_certificate(&c))
-                .map_err(|e| ApiError::new("InvalidConfigurationRequest", e.to_string()))?;
-        }
-    }
-    create_policy(call, "CreateLoadBalancerPolicy", kind)
+    create_policy(
+        call,
+        "CreateLoadBalancerPolicy",
+        NewPolicy::Typed {
+            type_name: p.required("PolicyTypeName")?.to_owned(),
+            attributes,
+        },
+    )
 }
 
 pub(crate) fn delete(call: &Call<'_>) -> Result<Xml, ApiError> {
     let p = call.params;
-    let name = lb_name(p)?;
-    let policy = p.required("PolicyName")?;
-    update(call, |s| s.delete_policy(name.as_str(), policy))?;
+    call.ctl
+        .delete_policy(p.required("LoadBalancerName")?, p.required("PolicyName")?)?;
     Ok(done(
         answer("DeleteLoadBalancerPolicy"),
         "DeleteLoadBalancerPolicy",
@@ -150,7 +104,7 @@ pub(crate) fn describe(call: &Call<'_>) -> Result<Xml, ApiError> {
             .collect(),
         Some(_) => {
             let name = lb_name(p)?;
-            let snapshot = call.api.store.snapshot();
+            let snapshot = call.ctl.snapshot();
             let lb = snapshot.state.load_balancer(name.as_str())?;
             lb.policies
                 .iter()
@@ -193,96 +147,24 @@ pub(crate) fn describe(call: &Call<'_>) -> Result<Xml, ApiError> {
 
 pub(crate) fn set_for_listener(call: &Call<'_>) -> Result<Xml, ApiError> {
     let p = call.params;
-    let name = lb_name(p)?;
-    let lb_port = port(p.required("LoadBalancerPort")?)?;
-    let names = p.strings("PolicyNames")?;
-    check_listener_policies(call, name.as_str(), lb_port, &names)?;
-    update(call, |s| {
-        s.set_listener_policies(name.as_str(), lb_port, names.clone())
-    })?;
+    call.ctl.set_listener_policies(
+        p.required("LoadBalancerName")?,
+        port(p, "LoadBalancerPort")?,
+        &p.strings("PolicyNames")?,
+    )?;
     Ok(done(
         answer("SetLoadBalancerPoliciesOfListener"),
         "SetLoadBalancerPoliciesOfListener",
     ))
 }
 
-/// Policy types that can sit on a listener, and where.
-fn check_listener_policies(
-    call: &Call<'_>,
-    lb: &str,
-    lb_port: u16,
-    names: &[String],
-) -> Result<(), ApiError> {
-    let snapshot = call.api.store.snapshot();
-    let lb = snapshot.state.load_balancer(lb)?;
-    let Some(listener) = lb.listener(lb_port) else {
-        return Ok(()); // the model reports ListenerNotFound
-    };
-    for n in names {
-        let Some(policy) = lb.policy(n) else { continue };
-        let t = policy.kind.type_name();
-        let fits = match t {
-            "SSLNegotiationPolicyType" => listener.protocol.is_tls(),
-            "LBCookieStickinessPolicyType" | "AppCookieStickinessPolicyType" => {
-                listener.protocol.is_http()
-            }
-            _ => false,
-        };
-        if !fits {
-            return Err(ApiError::new(
-                "InvalidConfigurationRequest",
-                format!(
-                    "{t} policy {n} cannot be applied to the {} listener on port {lb_port}",
-                    listener.protocol
-                ),
-            ));
-        }
-    }
-    if names
-        .iter()
-        .filter(|n| {
-            lb.policy(n)
-                .is_some_and(|p| p.kind.type_name() == "SSLNegotiationPolicyType")
-        })
-        .count()
-        > 1
-    {
-        return Err(ApiError::new(
-            "InvalidConfigurationRequest",
-            "a listener takes at most one SSL negotiation policy",
-        ));
-    }
-    Ok(())
-}
-
 pub(crate) fn set_for_backend(call: &Call<'_>) -> Result<Xml, ApiError> {
     let p = call.params;
-    let name = lb_name(p)?;
-    let instance_port = port(p.required("InstancePort")?)?;
-    let names = p.strings("PolicyNames")?;
-    {
-        let snapshot = call.api.store.snapshot();
-        let lb = snapshot.state.load_balancer(name.as_str())?;
-        for n in &names {
-            if let Some(policy) = lb.policy(n) {
-                let t = policy.kind.type_name();
-                let for_instances = [
-                    "ProxyProtocolPolicyType",
-                    "BackendServerAuthenticationPolicyType",
-                    "BackendClientCertificatePolicyType",
-                ];
-                if !for_instances.contains(&t) {
-                    return Err(ApiError::new(
-                        "InvalidConfigurationRequest",
-                        format!("{t} policy {n} cannot be applied to an instance port"),
-                    ));
-                }
-            }
-        }
-    }
-    update(call, |s| {
-        s.set_backend_policies(name.as_str(), instance_port, names.clone())
-    })?;
+    call.ctl.set_backend_policies(
+        p.required("LoadBalancerName")?,
+        port(p, "InstancePort")?,
+        &p.strings("PolicyNames")?,
+    )?;
     Ok(done(
         answer("SetLoadBalancerPoliciesForBackendServer"),
         "SetLoadBalancerPoliciesForBackendServer",

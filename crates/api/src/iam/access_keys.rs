@@ -27,7 +27,7 @@ fn scope_of_user(user: Option<&str>) -> Result<KeyScope, ApiError> {
 pub(crate) fn create(call: &Call<'_>) -> Result<Xml, ApiError> {
     let scope = scope_of_user(call.params.get("UserName"))?;
     let (id, secret) = call
-        .api
+        .ctl
         .store
         .create_access_key(&format!("{} (CreateAccessKey)", scope.as_str()), scope)?;
     let mut x = answer("CreateAccessKey");
@@ -49,7 +49,7 @@ pub(crate) fn list(call: &Call<'_>) -> Result<Xml, ApiError> {
         some => Some(scope_of_user(some)?),
     };
     let mut keys: Vec<_> = call
-        .api
+        .ctl
         .store
         .list_access_keys()?
         .into_iter()
@@ -71,7 +71,7 @@ pub(crate) fn list(call: &Call<'_>) -> Result<Xml, ApiError> {
 
 pub(crate) fn delete(call: &Call<'_>) -> Result<Xml, ApiError> {
     let id = call.params.required("AccessKeyId")?;
-    match call.api.store.revoke_access_key(id)? {
+    match call.ctl.store.revoke_access_key(id)? {
         Revocation::Revoked => Ok(done(answer("DeleteAccessKey"), "DeleteAccessKey")),
         Revocation::LastAdmin => Err(ApiError::new(
             "DeleteConflict",

@@ -1,32 +1,14 @@
 //! Server certificates: upload (checked by the TLS engine), get (never the key), list, rename,
 //! delete (refused while a listener uses it), tags.
 
-use fulcrum_control::{prepare_certificate, CertificateUpload};
-use fulcrum_model::{ModelError, PrivateKeyPem, ServerCertificate, Tag};
+use fulcrum_control::{CertificateChange, CertificateUpload};
+use fulcrum_model::{PrivateKeyPem, ServerCertificate, Tag};
 
 use super::{answer, page};
-use crate::arn::certificate_arn;
 use crate::error::ApiError;
 use crate::time::iso8601;
 use crate::xml::{done, Xml};
 use crate::Call;
-
-/// IAM reports a missing certificate as `NoSuchEntity`, in its own words (the model speaks
-/// ELB's `CertificateNotFound`).
-fn iam_error(e: ApiError, name: &str) -> ApiError {
-    if e.code == "CertificateNotFound" {
-        not_found(name)
-    } else {
-        e
-    }
-}
-
-fn not_found(name: &str) -> ApiError {
-    ApiError::new(
-        "NoSuchEntity",
-        format!("The Server Certificate with name {name} cannot be found."),
-    )
-}
 
 fn tags(call: &Call<'_>) -> Result<Vec<Tag>, ApiError> {
     call.params
@@ -45,7 +27,7 @@ fn metadata(x: &mut Xml, call: &Call<'_>, c: &ServerCertificate) {
     x.text("Path", &c.path)
         .text("ServerCertificateName", &c.name)
         .text("ServerCertificateId", &c.id)
-        .text("Arn", certificate_arn(&call.api.account, c))
+        .text("Arn", call.ctl.certificate_arn(c))
         .text("UploadDate", iso8601(c.upload_date))
         .text("Expiration", iso8601(c.expiration));
 }
@@ -56,58 +38,19 @@ fn write_tags(x: &mut Xml, tags: &[Tag]) {
     });
 }
 
-/// Runs a change to the certificate `name`.
-fn update<T>(
-    call: &Call<'_>,
-    name: &str,
-    change: impl FnMut(&mut fulcrum_model::State) -> Result<T, ModelError>,
-) -> Result<T, ApiError> {
-    call.api
-        .store
-        .update(change)
-        .map_err(|e| iam_error(e.into(), name))
-}
-
 pub(crate) fn upload(call: &Call<'_>) -> Result<Xml, ApiError> {
     let p = call.params;
-    let upload = CertificateUpload {
+    let shown = call.ctl.upload_certificate(CertificateUpload {
         name: p.required("ServerCertificateName")?.to_owned(),
         path: p.get("Path").map(str::to_owned),
         body_pem: p.required("CertificateBody")?.to_owned(),
         private_key_pem: PrivateKeyPem::new(p.required("PrivateKey")?.to_owned()),
         chain_pem: p.get("CertificateChain").map(str::to_owned),
         tags: tags(call)?,
-    };
-    if call
-        .api
-        .store
-        .snapshot()
-        .state
-        .certificate_by_name(&upload.name)
-        .is_some()
-    {
-        return Err(ApiError::new(
-            "EntityAlreadyExists",
-            format!(
-                "The Server Certificate with name {} already exists.",
-                upload.name
-            ),
-        ));
-    }
-    let cert = prepare_certificate(upload, call.now)?;
-    let id = cert.id.clone();
-    update(call, &cert.name.clone(), |s| {
-        s.add_certificate(cert.clone())
     })?;
-    let snapshot = call.api.store.snapshot();
-    let shown = snapshot
-        .state
-        .certificates
-        .get(&id)
-        .ok_or_else(|| ApiError::internal("the uploaded certificate is not in the state"))?;
     let mut x = answer("UploadServerCertificate");
     x.open("ServerCertificateMetadata");
-    metadata(&mut x, call, shown);
+    metadata(&mut x, call, &shown);
     x.close("ServerCertificateMetadata");
     write_tags(&mut x, &shown.tags);
     Ok(done(x, "UploadServerCertificate"))
@@ -115,11 +58,8 @@ pub(crate) fn upload(call: &Call<'_>) -> Result<Xml, ApiError> {
 
 pub(crate) fn get(call: &Call<'_>) -> Result<Xml, ApiError> {
     let name = call.params.required("ServerCertificateName")?;
-    let snapshot = call.api.store.snapshot();
-    let c = snapshot
-        .state
-        .certificate_by_name(name)
-        .ok_or_else(|| not_found(name))?;
+    let snapshot = call.ctl.snapshot();
+    let c = &call.ctl.certificate(&snapshot.state, name)?;
     let mut x = answer("GetServerCertificate");
     x.open("ServerCertificate")
         .open("ServerCertificateMetadata");
@@ -138,7 +78,7 @@ pub(crate) fn get(call: &Call<'_>) -> Result<Xml, ApiError> {
 
 pub(crate) fn list(call: &Call<'_>) -> Result<Xml, ApiError> {
     let prefix = call.params.get("PathPrefix").unwrap_or("/");
-    let snapshot = call.api.store.snapshot();
+    let snapshot = call.ctl.snapshot();
     let mut all: Vec<&ServerCertificate> = snapshot
         .state
         .certificates
@@ -162,9 +102,13 @@ pub(crate) fn update_certificate(call: &Call<'_>) -> Result<Xml, ApiError> {
     let name = p.required("ServerCertificateName")?;
     let new_name = p.get("NewServerCertificateName");
     let new_path = p.get("NewPath");
-    update(call, name, |s| {
-        s.update_certificate(name, new_name, new_path)
-    })?;
+    call.ctl.update_certificate(
+        name,
+        CertificateChange {
+            new_name: new_name.map(str::to_owned),
+            new_path: new_path.map(str::to_owned),
+        },
+    )?;
     Ok(done(
         answer("UpdateServerCertificate"),
         "UpdateServerCertificate",
@@ -173,7 +117,7 @@ pub(crate) fn update_certificate(call: &Call<'_>) -> Result<Xml, ApiError> {
 
 pub(crate) fn delete(call: &Call<'_>) -> Result<Xml, ApiError> {
     let name = call.params.required("ServerCertificateName")?;
-    update(call, name, |s| s.delete_certificate(name))?;
+    call.ctl.delete_certificate(name)?;
     Ok(done(
         answer("DeleteServerCertificate"),
         "DeleteServerCertificate",
@@ -183,14 +127,14 @@ pub(crate) fn delete(call: &Call<'_>) -> Result<Xml, ApiError> {
 pub(crate) fn tag(call: &Call<'_>) -> Result<Xml, ApiError> {
     let name = call.params.required("ServerCertificateName")?;
     let tags = tags(call)?;
-    update(call, name, |s| s.tag_certificate(name, &tags))?;
+    call.ctl.tag_certificate(name, &tags)?;
     Ok(done(answer("TagServerCertificate"), "TagServerCertificate"))
 }
 
 pub(crate) fn untag(call: &Call<'_>) -> Result<Xml, ApiError> {
     let name = call.params.required("ServerCertificateName")?;
     let keys = call.params.strings("TagKeys")?;
-    update(call, name, |s| s.untag_certificate(name, &keys))?;
+    call.ctl.untag_certificate(name, &keys)?;
     Ok(done(
         answer("UntagServerCertificate"),
         "UntagServerCertificate",
@@ -199,11 +143,8 @@ pub(crate) fn untag(call: &Call<'_>) -> Result<Xml, ApiError> {
 
 pub(crate) fn list_tags(call: &Call<'_>) -> Result<Xml, ApiError> {
     let name = call.params.required("ServerCertificateName")?;
-    let snapshot = call.api.store.snapshot();
-    let c = snapshot
-        .state
-        .certificate_by_name(name)
-        .ok_or_else(|| not_found(name))?;
+    let snapshot = call.ctl.snapshot();
+    let c = &call.ctl.certificate(&snapshot.state, name)?;
     let tags: Vec<&Tag> = c.tags.iter().collect();
     let shown = page(call, &tags, |t| t.key.clone())?;
     let mut x = answer("ListServerCertificateTags");

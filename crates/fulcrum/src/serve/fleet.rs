@@ -8,7 +8,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::Context;
 use clap::Args;
-use fulcrum_api::{Api, NodeIdentity};
+use fulcrum_control::{Control, NodeIdentity};
 
 /// The file in the data dir that keeps the node's id across restarts.
 pub const NODE_ID_FILE: &str = "node-id";
@@ -90,18 +90,18 @@ fn stored_id(data_dir: &Path) -> anyhow::Result<String> {
 }
 
 /// Keeps this node's record in the store while the node runs (nothing on SQLite).
-pub fn start(api: Arc<Api>) -> Option<tokio::task::JoinHandle<()>> {
-    if !api.store.is_shared() {
+pub fn start(control: Arc<Control>) -> Option<tokio::task::JoinHandle<()>> {
+    if !control.store.is_shared() {
         return None;
     }
     Some(tokio::spawn(async move {
         let mut last = None;
         loop {
-            let mut record = fulcrum_api::node_record(&api);
+            let mut record = fulcrum_control::fleet::node_record(&control);
             // The heartbeat is the store's to write; a change is anything else.
             record.heartbeat = 0;
             if last.as_ref() != Some(&record) {
-                api.store.register_node(record.clone());
+                control.store.register_node(record.clone());
                 last = Some(record);
             }
             tokio::time::sleep(REFRESH).await;
