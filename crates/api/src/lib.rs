@@ -50,6 +50,8 @@ pub type ApiBody = BoxBody<Bytes, Infallible>;
 pub struct Api {
     /// Every action's rules, and what the node sees.
     pub control: Arc<Control>,
+    /// The web console at `/console/`, served on the same address.
+    pub console: Option<Arc<fulcrum_console::Console>>,
 }
 
 /// What an action works with.

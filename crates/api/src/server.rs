@@ -66,10 +66,15 @@ pub async fn serve_api(
         tokio::spawn(async move {
             let _permit = permit;
             let Some(acceptor) = acceptor else {
-                return serve_connection(TokioIo::new(stream), ctx, header_read_timeout).await;
+                let peer = Peer { client, tls: false };
+                return serve_connection(TokioIo::new(stream), ctx, peer, header_read_timeout)
+                    .await;
             };
             match tokio::time::timeout(API_HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
-                Ok(Ok(tls)) => serve_connection(TokioIo::new(tls), ctx, header_read_timeout).await,
+                Ok(Ok(tls)) => {
+                    let peer = Peer { client, tls: true };
+                    serve_connection(TokioIo::new(tls), ctx, peer, header_read_timeout).await
+                }
                 Ok(Err(e)) => tracing::debug!(%client, error = %e, "API TLS handshake failed"),
                 Err(_) => tracing::debug!(%client, "API TLS handshake timed out"),
             }
@@ -77,12 +82,23 @@ pub async fn serve_api(
     }
 }
 
+/// Who is on the other end of an API connection, and whether it came over TLS.
+#[derive(Debug, Clone, Copy)]
+struct Peer {
+    client: std::net::SocketAddr,
+    tls: bool,
+}
+
 /// Serves one API connection (HTTP/1.1 or HTTP/2).
-async fn serve_connection<IO>(io: TokioIo<IO>, ctx: Arc<Api>, header_read_timeout: Duration)
-where
+async fn serve_connection<IO>(
+    io: TokioIo<IO>,
+    ctx: Arc<Api>,
+    peer: Peer,
+    header_read_timeout: Duration,
+) where
     IO: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
-    let service = service_fn(move |req| handle(Arc::clone(&ctx), req));
+    let service = service_fn(move |req| handle(Arc::clone(&ctx), peer, req));
     let mut builder = auto::Builder::new(TokioExecutor::new());
     // Between keep-alive requests too: the API has no long-lived clients to keep.
     builder
@@ -106,11 +122,24 @@ where
 /// is closed, so that idle clients cannot hold the connection limit.
 const API_CONNECTION_LIMIT: Duration = Duration::from_secs(300);
 
-async fn handle(ctx: Arc<Api>, req: Request<Incoming>) -> Result<Response<ApiBody>, Infallible> {
+async fn handle(
+    ctx: Arc<Api>,
+    peer: Peer,
+    req: Request<Incoming>,
+) -> Result<Response<ApiBody>, Infallible> {
     let http1 = req.version() < http::Version::HTTP_2;
-    let mut resp = match (req.method(), req.uri().path()) {
+    let path = req.uri().path();
+    let console = ctx
+        .console
+        .as_ref()
+        .filter(|_| path == "/console" || path.starts_with("/console/"));
+    let mut resp = match (req.method(), path) {
         (&Method::GET, "/healthz") => healthz(&ctx),
-        _ => ctx.handle(req).await,
+        (&Method::GET, "/console") if console.is_some() => console_redirect(),
+        _ => match console {
+            Some(console) => console.handle(req, peer.client, peer.tls).await,
+            None => ctx.handle(req).await,
+        },
     };
     if http1 && ctx.control.pause.is_paused() {
         // Handing over: the next request on a new connection reaches the process taking over.
@@ -120,6 +149,16 @@ async fn handle(ctx: Arc<Api>, req: Request<Incoming>) -> Result<Response<ApiBod
         );
     }
     Ok(resp)
+}
+
+fn console_redirect() -> Response<ApiBody> {
+    let mut resp = Response::new(Full::new(Bytes::new()).boxed());
+    *resp.status_mut() = StatusCode::MOVED_PERMANENTLY;
+    resp.headers_mut().insert(
+        http::header::LOCATION,
+        http::HeaderValue::from_static("/console/"),
+    );
+    resp
 }
 
 /// 200 once the node can serve (state applied, every listener open, the health of every

@@ -12,6 +12,7 @@ mod certificates;
 mod error;
 pub mod fleet;
 mod instances;
+mod launch;
 mod load_balancers;
 mod pause;
 mod policies;
@@ -34,6 +35,7 @@ pub use certificates::{
 pub use error::ControlError;
 pub use fleet::NodeIdentity;
 pub use instances::InstanceHealth;
+pub use launch::Launch;
 pub use load_balancers::{
     existing_lb_name, lb_name, AttributeChanges, HealthCheckSpec, ListenerSpec, NewLoadBalancer,
     PlacementChange,

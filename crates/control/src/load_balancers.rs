@@ -85,6 +85,59 @@ impl PlacementChange {
     }
 }
 
+impl HealthCheckSpec {
+    /// The model's health check; its target checked.
+    pub(crate) fn into_check(self) -> Result<HealthCheck, ControlError> {
+        Ok(HealthCheck {
+            target: self.target.parse().at("HealthCheck.Target")?,
+            interval_secs: self.interval_secs,
+            timeout_secs: self.timeout_secs,
+            healthy_threshold: self.healthy_threshold,
+            unhealthy_threshold: self.unhealthy_threshold,
+        })
+    }
+}
+
+/// Blames a health check's error on its field: the model's messages start with it.
+pub(crate) fn health_check_field(e: ControlError) -> ControlError {
+    let first = e.message.split_whitespace().next().unwrap_or("");
+    let field = match first {
+        "Interval" | "Timeout" | "HealthyThreshold" | "UnhealthyThreshold" => first,
+        _ => "Target",
+    };
+    let field = format!("HealthCheck.{field}");
+    e.at(field)
+}
+
+/// Where a new load balancer is placed: what the request names, or one zone standing for the
+/// node itself (every node reaches every instance); ELB's two schemes, recorded.
+pub(crate) fn placement_for(
+    region: &str,
+    req: &NewLoadBalancer,
+) -> Result<Placement, ControlError> {
+    let mut zones = req.availability_zones.clone();
+    if zones.is_empty() && req.subnets.is_empty() {
+        zones.push(format!("{region}a"));
+    }
+    let scheme = match req.scheme.as_deref().filter(|s| !s.is_empty()) {
+        None => None,
+        Some(s @ ("internet-facing" | "internal")) => Some(s.to_owned()),
+        Some(other) => {
+            return Err(ControlError::new(
+                "InvalidScheme",
+                format!("Scheme '{other}' is not valid: internet-facing (the default) or internal"),
+            )
+            .at("Scheme"))
+        }
+    };
+    Ok(Placement {
+        availability_zones: zones,
+        subnets: req.subnets.clone(),
+        security_groups: req.security_groups.clone(),
+        scheme,
+    })
+}
+
 /// A load balancer's name, checked (`ValidationError` on `LoadBalancerName`).
 pub fn lb_name(name: &str) -> Result<LbName, ControlError> {
     LbName::parse(name).at("LoadBalancerName")
@@ -108,7 +161,7 @@ fn leaf(field: &str) -> &str {
 }
 
 /// Listeners as a request gives them, with certificate references resolved to ids.
-fn listeners(
+pub(crate) fn listeners(
     state: &State,
     account: &str,
     specs: &[ListenerSpec],
@@ -150,7 +203,7 @@ fn listeners(
 }
 
 /// Blames a model error about listeners on the field it concerns, where it can tell.
-fn listener_field(e: ControlError, specs: &[ListenerSpec]) -> ControlError {
+pub(crate) fn listener_field(e: ControlError, specs: &[ListenerSpec]) -> ControlError {
     let certificate_missing = e.code == "ValidationError" && e.message.contains("certificate");
     match specs.len() {
         1 if certificate_missing => e.at("Listeners.member.1.SSLCertificateId"),
@@ -166,32 +219,8 @@ impl Control {
         let name = lb_name(&req.name)?;
         let snapshot = self.snapshot();
         let listeners = listeners(&snapshot.state, &self.account, &req.listeners)?;
-        let mut zones = req.availability_zones;
-        if zones.is_empty() && req.subnets.is_empty() {
-            // Every node reaches every instance: one zone stands for the node itself.
-            zones.push(format!("{}a", self.region));
-        }
-        // ELB's two schemes; a VPC-less node accepts either and records it.
-        let scheme = match req.scheme.as_deref().filter(|s| !s.is_empty()) {
-            None => None,
-            Some(s @ ("internet-facing" | "internal")) => Some(s.to_owned()),
-            Some(other) => {
-                return Err(ControlError::new(
-                    "InvalidScheme",
-                    format!(
-                        "Scheme '{other}' is not valid: internet-facing (the default) or internal"
-                    ),
-                )
-                .at("Scheme"))
-            }
-        };
         check_tags(&req.tags)?;
-        let placement = Placement {
-            availability_zones: zones,
-            subnets: req.subnets,
-            security_groups: req.security_groups,
-            scheme,
-        };
+        let placement = placement_for(&self.region, &req)?;
         let now = crate::now();
         self.update(|s| {
             let existed = s.load_balancers.contains_key(&name);
@@ -322,24 +351,9 @@ impl Control {
         spec: HealthCheckSpec,
     ) -> Result<HealthCheck, ControlError> {
         let name = lb_name(name)?;
-        let check = HealthCheck {
-            target: spec.target.parse().at("HealthCheck.Target")?,
-            interval_secs: spec.interval_secs,
-            timeout_secs: spec.timeout_secs,
-            healthy_threshold: spec.healthy_threshold,
-            unhealthy_threshold: spec.unhealthy_threshold,
-        };
+        let check = spec.into_check()?;
         self.update(|s| s.configure_health_check(name.as_str(), check.clone()))
-            .map_err(|e| {
-                // The model's messages start with the field they are about.
-                let first = e.message.split_whitespace().next().unwrap_or("");
-                let field = match first {
-                    "Interval" | "Timeout" | "HealthyThreshold" | "UnhealthyThreshold" => first,
-                    _ => "Target",
-                };
-                let field = format!("HealthCheck.{field}");
-                e.at(field)
-            })?;
+            .map_err(health_check_field)?;
         Ok(check)
     }
 
@@ -446,7 +460,7 @@ fn listener_certificates_request(
 }
 
 /// Tag keys may not repeat within one request.
-fn check_tags(tags: &[Tag]) -> Result<(), ControlError> {
+pub(crate) fn check_tags(tags: &[Tag]) -> Result<(), ControlError> {
     let mut keys: Vec<&str> = tags.iter().map(|t| t.key.as_str()).collect();
     keys.sort_unstable();
     if keys.windows(2).any(|w| w[0] == w[1]) {

@@ -324,6 +324,9 @@ async fn serve(args: ServeArgs, open_files: u64) -> anyhow::Result<()> {
     });
     let fleet = fleet::start(Arc::clone(&service)).map(AbortOnDrop);
     let api = Arc::new(Api {
+        console: Some(Arc::new(fulcrum_console::Console::new(Arc::clone(
+            &service,
+        )))),
         control: Arc::clone(&service),
     });
     let mut api = ApiServer {
