@@ -81,6 +81,65 @@ impl Console {
     async fn next(&self) {
         self.browser.click("#next").await;
     }
+
+    /// Creates an HTTP load balancer `name` on `port` in front of `backend` with the wizard,
+    /// checked every 5 s (0.5 s at the tests' time scale).
+    async fn create_http(&self, name: &str, port: u16, backend: &Backend) {
+        let b = &self.browser;
+        b.goto(&self.url("/load-balancers/new")).await;
+        b.fill("#LoadBalancerName", name).await;
+        b.fill("#Listeners-member-1-LoadBalancerPort", &port.to_string())
+            .await;
+        b.fill(
+            "#Listeners-member-1-InstancePort",
+            &backend.addr().port().to_string(),
+        )
+        .await;
+        self.next().await;
+        self.next().await;
+        b.fill(
+            "#HealthCheck-Target",
+            &format!("HTTP:{}/", backend.addr().port()),
+        )
+        .await;
+        b.fill("#HealthCheck-Interval", "5").await;
+        b.fill("#HealthCheck-Timeout", "2").await;
+        b.fill("#HealthCheck-HealthyThreshold", "2").await;
+        self.next().await;
+        b.fill("#InstancesText", &backend.addr().ip().to_string())
+            .await;
+        self.next().await;
+        self.next().await;
+        b.click("#create").await;
+        b.wait_for_url(&format!("/console/load-balancers/{name}"))
+            .await;
+    }
+
+    /// Uploads a certificate on the certificates page.
+    async fn upload(&self, name: &str, body: &str, key: &str) {
+        let b = &self.browser;
+        b.goto(&self.url("/certificates")).await;
+        b.fill("#ServerCertificateName", name).await;
+        b.fill("#CertificateBody", body).await;
+        b.fill("#PrivateKey", key).await;
+        b.click("form[action='/console/certificates'] button[type=submit]")
+            .await;
+        b.wait_for_text(".notice", &format!("Uploaded {name}"))
+            .await;
+    }
+
+    /// The page fits the 1280 px window: no horizontal scrolling.
+    async fn fits(&self) {
+        let b = &self.browser;
+        let wide = b
+            .execute("return document.documentElement.scrollWidth", vec![])
+            .await;
+        let seen = b.execute("return window.innerWidth", vec![]).await;
+        assert!(
+            wide.as_u64() <= seen.as_u64(),
+            "the page is {wide} px wide in a {seen} px window"
+        );
+    }
 }
 
 fn free_port() -> u16 {
@@ -244,7 +303,9 @@ async fn the_wizard_uploads_a_certificate_and_creates_an_https_load_balancer_the
     assert!(refused.contains("in use"), "{refused}");
     b.screenshot("certificates").await;
 
+    c.fits().await;
     b.goto(&c.url("/load-balancers")).await;
+    c.fits().await;
     let list = b.text("table.list").await;
     assert!(
         list.contains("web") && list.contains("api") && list.contains("HTTPS:"),
@@ -407,4 +468,179 @@ async fn an_instance_goes_out_of_service_in_the_page_when_its_server_stops() {
     b.goto(&c.url("/load-balancers/live/monitoring")).await;
     b.wait_for_text("main", "Latency").await;
     b.screenshot("monitoring").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_detail_page_edits_rotates_a_certificate_tails_the_log_and_deletes_with_confirmation() {
+    let c = Console::start().await;
+    let b = &c.browser;
+    c.sign_in().await;
+    let backend = Backend::start("edited").await;
+    let port = free_port();
+    c.create_http("edited", port, &backend).await;
+    let http = SocketAddr::new(c.node.bind.unwrap(), port);
+    b.wait_for_text(
+        &format!("tr[data-instance='{}'] .state", backend.addr().ip()),
+        "InService",
+    )
+    .await;
+    c.fits().await;
+
+    // An HTTPS listener on certificate "one", then rotated to "two".
+    let ca = TestCa::new("rotation CA");
+    let (one_body, one_key) = ca.issue(&["one.example.test"]);
+    let (two_body, two_key) = ca.issue(&["two.example.test"]);
+    c.upload("one", &one_body, &one_key).await;
+    c.upload("two", &two_body, &two_key).await;
+    let tls_port = free_port();
+    b.goto(&c.url("/load-balancers/edited")).await;
+    b.click("details summary").await;
+    c.choose("Listeners-member-1-Protocol", "HTTPS").await;
+    b.fill(
+        "#Listeners-member-1-LoadBalancerPort",
+        &tls_port.to_string(),
+    )
+    .await;
+    b.fill(
+        "#Listeners-member-1-InstancePort",
+        &backend.addr().port().to_string(),
+    )
+    .await;
+    c.choose("Listeners-member-1-SSLCertificateId", "one").await;
+    b.click("form[action$='/listeners'] button[type=submit]")
+        .await;
+    b.wait_for_text(".notice", "Listener added").await;
+    let https = SocketAddr::new(c.node.bind.unwrap(), tls_port);
+    https_through(https, "one.example.test", &ca).await;
+    let form = format!("form[action$='/certificate']:has(input[value='{tls_port}'])");
+    c.choose("SSLCertificateId", "two").await;
+    b.click(&format!("{form} button[type=submit]")).await;
+    b.wait_for_text(".notice", "Certificate changed").await;
+    https_through(https, "two.example.test", &ca).await;
+
+    // Stickiness on the HTTP listener: the balancer's cookie comes back.
+    let sticky = format!("form[action$='/stickiness']:has(input[value='{port}'])");
+    b.click(&format!("{sticky} input[name=Enabled]")).await;
+    b.click(&format!("{sticky} button[type=submit]")).await;
+    b.wait_for_text(".notice", "Stickiness saved").await;
+    fulcrum_testkit::eventually(
+        "the AWSELB cookie",
+        Duration::from_secs(10),
+        || async move {
+            fulcrum_testkit::http_get(http, "/", &[("host", "edited.test")])
+                .await
+                .is_ok_and(|r| {
+                    r.headers
+                        .get_all("set-cookie")
+                        .iter()
+                        .any(|v| v.to_str().unwrap_or("").starts_with("AWSELB="))
+                })
+        },
+    )
+    .await;
+
+    // An attribute out of range: the model's words beside the field; then a good one.
+    b.fill("#IdleTimeout", "0").await;
+    b.click("form[action$='/attributes'] button[type=submit]")
+        .await;
+    b.wait_for_text("#IdleTimeout-error", "IdleTimeout 0 is invalid")
+        .await;
+    b.fill("#IdleTimeout", "120").await;
+    b.click("form[action$='/attributes'] button[type=submit]")
+        .await;
+    b.wait_for_text(".notice", "Attributes saved").await;
+    assert_eq!(
+        b.execute(
+            "return document.getElementById('IdleTimeout').value",
+            vec![]
+        )
+        .await,
+        json!("120")
+    );
+
+    // The live tail shows a request made while the page is open.
+    b.goto(&c.url("/load-balancers/edited/monitoring")).await;
+    fulcrum_testkit::eventually(
+        "a logged request in the page's tail",
+        Duration::from_secs(15),
+        || async move {
+            let _ = fulcrum_testkit::http_get(http, "/tailed", &[("host", "edited.test")]).await;
+            b.try_text("#tail")
+                .await
+                .is_some_and(|t| t.contains("/tailed HTTP/1.1"))
+        },
+    )
+    .await;
+    b.screenshot("monitoring-tail").await;
+
+    // Deletion wants the name typed; a wrong one is shown beside the field.
+    b.goto(&c.url("/load-balancers/edited")).await;
+    b.fill("#Confirm", "edite").await;
+    b.click("form[action$='/delete'] button[type=submit]").await;
+    b.wait_for_text("#Confirm-error", "Type the load balancer's name")
+        .await;
+    b.fill("#Confirm", "edited").await;
+    b.click("form[action$='/delete'] button[type=submit]").await;
+    b.wait_for_text(".notice", "Deleted edited").await;
+    assert!(b.text("main").await.contains("No load balancers yet"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_read_only_key_signs_in_to_a_read_only_console() {
+    let c = Console::start().await;
+    let b = &c.browser;
+    c.sign_in().await;
+    let backend = Backend::start("watched").await;
+    c.create_http("watched", free_port(), &backend).await;
+    b.click("header button[type=submit]").await;
+    b.wait_for_url("/console/sign-in").await;
+
+    let dir = c.node.data_dir.clone().unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_fulcrum"))
+        .args(["key", "create", "--scope", "read-only", "--data-dir"])
+        .arg(&dir)
+        .output()
+        .expect("fulcrum key create");
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let field = |name: &str| {
+        text.lines()
+            .find_map(|l| l.strip_prefix(name))
+            .map(|v| v.trim().to_owned())
+            .unwrap_or_else(|| panic!("no {name} in {text}"))
+    };
+    let (id, secret) = (field("AccessKeyId"), field("SecretAccessKey"));
+    b.goto(&c.url("/sign-in")).await;
+    b.fill("#AccessKeyId", &id).await;
+    b.fill("#SecretAccessKey", &secret).await;
+    b.click("button[type=submit]").await;
+    b.wait_for_url("/console/load-balancers").await;
+    assert!(b.text("header").await.contains("read-only"));
+    // It sees everything, and no control to change anything.
+    assert!(b.text("table.list").await.contains("watched"));
+    assert!(b
+        .try_find("a[href='/console/load-balancers/new']")
+        .await
+        .is_none());
+    b.goto(&c.url("/load-balancers/watched")).await;
+    assert!(b.try_find("form[action$='/delete']").await.is_none());
+    // A change posted anyway (with the session's own token) is refused as the API refuses it.
+    let token = b
+        .execute(
+            "return document.querySelector('input[name=csrf]').value",
+            vec![],
+        )
+        .await;
+    let reply = b
+        .post_form(
+            &c.url("/load-balancers/watched/delete"),
+            &[("csrf", token.as_str().unwrap()), ("Confirm", "watched")],
+        )
+        .await;
+    assert_eq!(reply.status, 400, "{reply:?}");
+    assert!(reply.body.contains("AccessDenied"), "{}", reply.body);
+    b.goto(&c.url("/load-balancers")).await;
+    assert!(
+        b.text("table.list").await.contains("watched"),
+        "still there"
+    );
 }

@@ -393,14 +393,21 @@ impl State {
         let cert = self
             .certificate_by_name(name)
             .ok_or_else(|| ModelError::CertificateNotFound(name.to_owned()))?;
-        if let Some(lb) = self.load_balancers.values().find(|lb| {
-            lb.listeners
-                .iter()
-                .any(|l| l.certificates.contains(&cert.id))
-        }) {
+        // Every listener that serves it, as `lb:port`, so that the operator knows what to change.
+        let listeners: Vec<String> = self
+            .load_balancers
+            .values()
+            .flat_map(|lb| {
+                lb.listeners
+                    .iter()
+                    .filter(|l| l.certificates.contains(&cert.id))
+                    .map(move |l| format!("{}:{}", lb.name, l.port))
+            })
+            .collect();
+        if !listeners.is_empty() {
             return Err(ModelError::CertificateInUse(
                 name.to_owned(),
-                lb.name.to_string(),
+                listeners.join(", "),
             ));
         }
         let id = cert.id.clone();

@@ -31,7 +31,10 @@ pub(crate) fn list(ctx: &Ctx<'_>, shown: Option<&Failure>) -> Reply {
     let body = html! {
         h1 { "Instances" }
         (done_notice(ctx))
-        (form_error(error_of(shown, "delete"), &[] as &[&str]))
+        (form_error(
+            shown.filter(|f| f.form == "delete" || !editable).map(|f| &f.error),
+            &[] as &[&str],
+        ))
         table.list {
             thead { tr {
                 th scope="col" { "Instance" } th scope="col" { "Address" }

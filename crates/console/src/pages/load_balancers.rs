@@ -127,6 +127,8 @@ pub(crate) fn detail(ctx: &Ctx<'_>, name: &str, shown: Option<&Failure>) -> Repl
         }
         p.mono { (ctx.control.dns_name(lb.name.as_str())) }
         (done_notice(ctx))
+        // A read-only key sees no forms: what it was refused is shown here.
+        (form_error(shown.filter(|_| !editable).map(|f| &f.error), &[] as &[&str]))
         section aria-labelledby="listeners-h" {
             h2 id="listeners-h" { "Listeners" }
             (form_error(
