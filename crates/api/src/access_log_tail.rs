@@ -16,7 +16,6 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use bytes::Bytes;
-use fulcrum_model::ModelError;
 use fulcrum_telemetry::access_log::{Tail, RECENT_LINES};
 use http_body::{Body, Frame};
 use http_body_util::{BodyExt, Full};
@@ -39,22 +38,16 @@ pub(crate) fn start(call: &Call<'_>) -> Result<ApiBody, ApiError> {
             ));
         }
     }
-    let name = crate::elb::lb_name(p)?;
+    let name = p.required("LoadBalancerName")?;
     let follow = p.bool("Follow")?.unwrap_or(false);
     let lines = p
         .number::<usize>("Lines")?
         .unwrap_or(RECENT_LINES)
         .min(RECENT_LINES);
-    let target = call
-        .ctl
-        .data_plane
-        .log_target(name.as_str())
-        .ok_or_else(|| ModelError::LoadBalancerNotFound(name.as_str().to_owned()))?;
-    let tails = &call.ctl.access_logs;
     if !follow {
-        return Ok(Full::new(Bytes::from(tails.recent(name.as_str(), lines))).boxed());
+        return Ok(Full::new(Bytes::from(call.ctl.recent_log(name, lines)?)).boxed());
     }
-    let mut tail = tails.follow(name.as_str(), lines, target.follow());
+    let mut tail = call.ctl.follow_log(name, lines)?;
     let recent = Bytes::from(std::mem::take(&mut tail.recent));
     Ok(Followed {
         recent: Some(recent).filter(|b| !b.is_empty()),

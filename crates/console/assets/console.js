@@ -63,7 +63,10 @@ function wizard() {
   document.getElementById("add-listener").addEventListener("click", () => {
     const rows = document.getElementById("listener-rows");
     const last = rows.lastElementChild;
-    const n = rows.children.length + 1;
+    // One more than the highest row number (rows may skip numbers after a refused create).
+    const numbers = [...rows.querySelectorAll("[name$='.LoadBalancerPort']")]
+      .map((el) => Number((el.name.match(/member\.(\d+)\./) || [])[1] || 0));
+    const n = Math.max(0, ...numbers) + 1;
     const row = last.cloneNode(true);
     for (const el of row.querySelectorAll("[name],[id],[for]")) {
       for (const attr of ["name", "id", "for"]) {
@@ -110,23 +113,25 @@ function wizard() {
   if (bad) bad.focus();
 }
 
-// table[data-health=URL]: instance states refreshed every two seconds.
+// table[data-health=URL]: instance states (elements with data-lb and data-instance) refreshed
+// every two seconds.
 function liveHealth() {
   const table = document.querySelector("table[data-health]");
   if (!table) return;
   const refresh = async () => {
     try {
       const resp = await fetch(table.dataset.health, { credentials: "same-origin" });
-      if (resp.ok) {
+      if (resp.ok && !resp.redirected) {
         const { instances } = await resp.json();
         for (const i of instances) {
-          const row = table.querySelector(`tr[data-instance="${CSS.escape(i.instance)}"]`);
-          if (!row) continue;
-          const state = row.querySelector(".state");
-          state.textContent = i.state;
-          state.classList.toggle("ok", i.state === "InService");
-          state.classList.toggle("bad", i.state !== "InService");
-          row.querySelector(".reason").textContent = i.reason;
+          const at = `[data-lb="${CSS.escape(i.lb)}"][data-instance="${CSS.escape(i.instance)}"]`;
+          for (const state of table.querySelectorAll(`.state${at}`)) {
+            state.textContent = i.state;
+            state.classList.toggle("ok", i.state === "InService");
+            state.classList.toggle("bad", i.state !== "InService");
+            state.title = i.reason;
+          }
+          for (const reason of table.querySelectorAll(`.reason${at}`)) reason.textContent = i.reason;
         }
       }
     } catch (_) { /* the next round tries again */ }
@@ -143,6 +148,8 @@ function liveTail() {
   const follow = async () => {
     try {
       const resp = await fetch(pre.dataset.tail, { credentials: "same-origin" });
+      // Signed out (sent to the sign-in page) or gone: stop following.
+      if (resp.redirected || !resp.ok) return;
       const reader = resp.body.getReader();
       const text = new TextDecoder();
       for (;;) {

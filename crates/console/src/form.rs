@@ -2,9 +2,26 @@
 
 use fulcrum_control::ControlError;
 
-/// Values may hold a private key (a certificate upload): they are wiped when the form drops.
-#[derive(Debug, Default)]
+/// Values may hold a private key (a certificate upload) or a secret (sign-in): they are wiped
+/// when the form drops, and never printed.
+#[derive(Default)]
 pub struct Form(Vec<(String, String)>);
+
+impl std::fmt::Debug for Form {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list()
+            .entries(self.0.iter().map(|(k, _)| k))
+            .finish()
+    }
+}
+
+/// Instance ids as an operator types them: separated by commas or white space.
+pub fn split_ids(text: &str) -> Vec<String> {
+    text.split(|c: char| c == ',' || c.is_whitespace())
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
 
 impl Drop for Form {
     fn drop(&mut self) {

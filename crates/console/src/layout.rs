@@ -101,9 +101,13 @@ fn blames(err: Option<&ControlError>, name: &str) -> bool {
 
 /// The error message beside a field, when the error is its.
 pub fn field_error(err: Option<&ControlError>, name: &str) -> Markup {
+    error_beside(err, name, &id_of(name))
+}
+
+fn error_beside(err: Option<&ControlError>, name: &str, id: &str) -> Markup {
     html! {
         @if let Some(e) = err.filter(|_| blames(err, name)) {
-            p.field-error id={ (id_of(name)) "-error" } role="alert" { (e.message) " (" (e.code) ")" }
+            p.field-error id={ (id) "-error" } role="alert" { (e.message) " (" (e.code) ")" }
         }
     }
 }
@@ -129,7 +133,19 @@ pub fn input(
     err: Option<&ControlError>,
     hint: Option<&str>,
 ) -> Markup {
-    let id = id_of(name);
+    input_as(&id_of(name), label, name, kind, value, err, hint)
+}
+
+/// A labelled input with its own id (when a page repeats a field, one form per row).
+pub fn input_as(
+    id: &str,
+    label: &str,
+    name: &str,
+    kind: &str,
+    value: &str,
+    err: Option<&ControlError>,
+    hint: Option<&str>,
+) -> Markup {
     let invalid = blames(err, name);
     let described = match (invalid, hint) {
         (true, _) => Some(format!("{id}-error")),
@@ -142,7 +158,7 @@ pub fn input(
             input id=(id) name=(name) type=(kind) value=(value)
                 aria-invalid=[invalid.then_some("true")] aria-describedby=[described];
             @if let Some(h) = hint { p.hint id={ (id) "-hint" } { (h) } }
-            (field_error(err, name))
+            (error_beside(err, name, id))
         }
     }
 }
@@ -180,7 +196,18 @@ pub fn select(
     chosen: &str,
     err: Option<&ControlError>,
 ) -> Markup {
-    let id = id_of(name);
+    select_as(&id_of(name), label, name, options, chosen, err)
+}
+
+/// A labelled select with its own id (one form per row).
+pub fn select_as(
+    id: &str,
+    label: &str,
+    name: &str,
+    options: &[(String, String)],
+    chosen: &str,
+    err: Option<&ControlError>,
+) -> Markup {
     let invalid = blames(err, name);
     html! {
         div.field.invalid[invalid] {
@@ -191,7 +218,7 @@ pub fn select(
                     option value=(value) selected[value == chosen] { (text) }
                 }
             }
-            (field_error(err, name))
+            (error_beside(err, name, id))
         }
     }
 }

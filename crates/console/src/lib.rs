@@ -28,7 +28,6 @@ use http_body_util::combinators::BoxBody;
 use http_body_util::{BodyExt, Limited};
 
 pub use form::Form;
-use layout::Failure;
 use reply::Reply;
 use session::{Session, Sessions};
 
@@ -161,11 +160,25 @@ impl Console {
                 .and_then(|rest| rest.strip_suffix("/log"))
             {
                 // Streamed for as long as the page follows it: not a page of the blocking pool.
-                return match self.signed_in(&req) {
-                    Some(_) => pages::monitoring::stream_log(self, name),
+                let name = name.to_owned();
+                let this = Arc::clone(self);
+                let session =
+                    tokio::task::spawn_blocking(move || this.signed_in(&req).map(|_| req))
+                        .await
+                        .ok()
+                        .flatten();
+                return match session {
+                    Some(req) => pages::monitoring::stream_log(self, &name, &req),
                     None => Reply::redirect("/console/sign-in").into_response(secure),
                 };
             }
+        }
+        if req.method == Method::POST && !same_site(&parts.headers) {
+            return Reply::text(
+                StatusCode::FORBIDDEN,
+                "this form was sent from another site: refused",
+            )
+            .into_response(secure);
         }
         let this = Arc::clone(self);
         // Pages read the store and change it, which blocks: they run on the blocking pool.
@@ -191,7 +204,10 @@ impl Console {
             return Reply::redirect("/console/sign-in");
         };
         if req.method == Method::POST
-            && !session::same_secret(req.form.get("csrf").as_bytes(), session.csrf.as_bytes())
+            && !fulcrum_control::access::same_secret(
+                req.form.get("csrf").as_bytes(),
+                session.csrf.as_bytes(),
+            )
         {
             tracing::warn!(client = %req.client, path, "console form without its CSRF token refused");
             return Reply::page(
@@ -227,14 +243,32 @@ impl Console {
     /// key revoked since sign-in ends its sessions).
     fn signed_in(&self, req: &Req) -> Option<Session> {
         let session = self.sessions.get(req.session_id.as_deref()?)?;
-        if !matches!(
-            self.control.store.access_key(&session.access_key_id),
-            Ok(Some(_))
-        ) {
+        if self.control.key_scope(&session.access_key_id).is_none() {
             self.sessions.close_key(&session.access_key_id);
             return None;
         }
         Some(session)
+    }
+
+    /// Whether the session `id` is still open (a streamed page checks it as it goes).
+    pub(crate) fn still_open(&self, id: &str) -> bool {
+        self.sessions.get(id).is_some()
+    }
+}
+
+/// A form posted from a page of another site (the browser says so in `Sec-Fetch-Site`, or an
+/// `Origin` that is not this host) is refused before anything, sign-in included.
+fn same_site(headers: &http::HeaderMap) -> bool {
+    let get = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    if let Some(site) = get("sec-fetch-site") {
+        return site == "same-origin" || site == "none";
+    }
+    match (get("origin"), get("host")) {
+        (Some(origin), Some(host)) => origin
+            .split_once("://")
+            .is_some_and(|(_, rest)| rest == host),
+        (Some(_), None) => false,
+        (None, _) => true,
     }
 }
 
@@ -247,9 +281,4 @@ fn session_cookie(headers: &http::HeaderMap) -> Option<String> {
         .filter_map(|c| c.trim().split_once('='))
         .find(|(k, _)| *k == session::COOKIE)
         .map(|(_, v)| v.to_owned())
-}
-
-/// A failure shown on a page: the form it answers and the service layer's error.
-pub(crate) fn failure(form: impl Into<String>, error: ControlError) -> Failure {
-    Failure::new(form, error)
 }

@@ -124,6 +124,39 @@ impl Reply {
     }
 }
 
+/// What every answer of the console carries: only its own scripts and styles, no framing by
+/// another site, no guessing of content types.
+fn guard(h: &mut http::HeaderMap) {
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(
+            "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; \
+             frame-ancestors 'none'; form-action 'self'",
+        ),
+    );
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("same-origin"),
+    );
+}
+
+/// A streamed text answer (the access-log tail), with the same guards.
+pub(crate) fn streamed(body: Body) -> Response<Body> {
+    let mut resp = Response::new(body);
+    let h = resp.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    guard(h);
+    resp
+}
+
 /// The compiled-in stylesheet and script.
 pub(crate) fn asset(name: &str) -> Reply {
     let (content_type, body) = match name {

@@ -12,13 +12,15 @@ use fulcrum_control::access::KeyScope;
 pub const SESSION_LIFETIME: Duration = Duration::from_secs(8 * 3600);
 /// The session cookie's name.
 pub const COOKIE: &str = "fulcrum_console";
-/// Failed sign-ins allowed per client address within [`FAILURE_WINDOW`]...
+/// Sign-in attempts that may fail per client address within [`FAILURE_WINDOW`]. (No cap over
+/// every address together: anyone could then lock the operators out. The secrets are 40
+/// random characters; the brake is against a script, not the only defence.)
 const MAX_FAILURES: u32 = 5;
 const FAILURE_WINDOW: Duration = Duration::from_secs(60);
-/// ...and from every address together, so that many addresses do not multiply the guesses.
-const MAX_FAILURES_ALL: u32 = 50;
-/// Sessions kept at most; the oldest goes first.
+/// Sessions kept at most, and per access key (so that one key cannot push the others' out);
+/// the oldest goes first.
 const MAX_SESSIONS: usize = 1024;
+const MAX_SESSIONS_PER_KEY: usize = 16;
 
 #[derive(Debug, Clone)]
 pub struct Session {
@@ -37,18 +39,13 @@ pub struct Sessions {
 
 #[derive(Default)]
 struct Failures {
+    /// Attempts that failed, or are under way, by client: since when and how many.
     by_client: HashMap<IpAddr, (Instant, u32)>,
-    all: (Option<Instant>, u32),
 }
 
 /// 32 random bytes, hex.
 fn token() -> String {
     hex::encode(rand::random::<[u8; 32]>())
-}
-
-/// Compares two secrets in time that does not depend on where they differ.
-pub fn same_secret(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 impl Sessions {
@@ -58,12 +55,17 @@ impl Sessions {
         let mut open = self.open.lock().unwrap_or_else(|e| e.into_inner());
         let now = Instant::now();
         open.retain(|_, s| s.expires > now);
-        if open.len() >= MAX_SESSIONS {
-            if let Some(oldest) = open
+        let of_key = open
+            .values()
+            .filter(|s| s.access_key_id == access_key_id)
+            .count();
+        if of_key >= MAX_SESSIONS_PER_KEY || open.len() >= MAX_SESSIONS {
+            let oldest = open
                 .iter()
+                .filter(|(_, s)| of_key < MAX_SESSIONS_PER_KEY || s.access_key_id == access_key_id)
                 .min_by_key(|(_, s)| s.expires)
-                .map(|(k, _)| k.clone())
-            {
+                .map(|(k, _)| k.clone());
+            if let Some(oldest) = oldest {
                 open.remove(&oldest);
             }
         }
@@ -100,38 +102,28 @@ impl Sessions {
             .retain(|_, s| s.access_key_id != access_key_id);
     }
 
-    /// `Err(seconds to wait)` when `client` (or everyone together) failed too often lately.
-    pub fn may_try(&self, client: IpAddr) -> Result<(), u64> {
+    /// Counts a sign-in attempt from `client` before it is checked, under one lock, so that
+    /// attempts sent at once cannot all pass: `Err(seconds to wait)` when `client` has used up
+    /// its attempts lately. A successful attempt is given back with [`Sessions::succeeded`].
+    pub fn attempt(&self, client: IpAddr) -> Result<(), u64> {
         let mut f = self.failures.lock().unwrap_or_else(|e| e.into_inner());
         let now = Instant::now();
-        let wait = |since: Instant| {
-            FAILURE_WINDOW
-                .saturating_sub(now.duration_since(since))
-                .as_secs()
-                .max(1)
-        };
-        if let (Some(since), n) = f.all {
-            if now.duration_since(since) < FAILURE_WINDOW && n >= MAX_FAILURES_ALL {
-                return Err(wait(since));
-            }
-        }
         f.by_client
             .retain(|_, (since, _)| now.duration_since(*since) < FAILURE_WINDOW);
-        match f.by_client.get(&client) {
-            Some((since, n)) if *n >= MAX_FAILURES => Err(wait(*since)),
-            _ => Ok(()),
+        let entry = f.by_client.entry(client).or_insert((now, 0));
+        if entry.1 >= MAX_FAILURES {
+            let wait = FAILURE_WINDOW.saturating_sub(now.duration_since(entry.0));
+            return Err(wait.as_secs().max(1));
         }
+        entry.1 += 1;
+        Ok(())
     }
 
-    pub fn failed(&self, client: IpAddr) {
+    pub fn succeeded(&self, client: IpAddr) {
         let mut f = self.failures.lock().unwrap_or_else(|e| e.into_inner());
-        let now = Instant::now();
-        let entry = f.by_client.entry(client).or_insert((now, 0));
-        entry.1 += 1;
-        f.all = match f.all {
-            (Some(since), n) if now.duration_since(since) < FAILURE_WINDOW => (Some(since), n + 1),
-            _ => (Some(now), 1),
-        };
+        if let Some(entry) = f.by_client.get_mut(&client) {
+            entry.1 = entry.1.saturating_sub(1);
+        }
     }
 }
 
@@ -145,12 +137,15 @@ mod tests {
         let a: IpAddr = "127.0.0.1".parse().unwrap();
         let b: IpAddr = "127.0.0.2".parse().unwrap();
         for _ in 0..MAX_FAILURES {
-            assert!(s.may_try(a).is_ok());
-            s.failed(a);
+            assert!(s.attempt(a).is_ok());
         }
-        let wait = s.may_try(a).unwrap_err();
+        let wait = s.attempt(a).unwrap_err();
         assert!((1..=60).contains(&wait), "{wait}");
-        assert!(s.may_try(b).is_ok(), "another client is not held back");
+        assert!(s.attempt(b).is_ok(), "another client is not held back");
+        s.succeeded(b);
+        for _ in 0..MAX_FAILURES - 1 {
+            assert!(s.attempt(b).is_ok(), "a success gives its attempt back");
+        }
     }
 
     #[test]
@@ -166,9 +161,12 @@ mod tests {
     }
 
     #[test]
-    fn secrets_compare_whole() {
-        assert!(same_secret(b"abc", b"abc"));
-        assert!(!same_secret(b"abc", b"abd"));
-        assert!(!same_secret(b"abc", b"abcd"));
+    fn one_key_cannot_push_out_the_others_sessions() {
+        let s = Sessions::default();
+        let admin = s.open("AKIAADMIN".into(), KeyScope::Admin);
+        for _ in 0..100 {
+            s.open("AKIAOTHER".into(), KeyScope::ReadOnly);
+        }
+        assert!(s.get(&admin).is_some());
     }
 }

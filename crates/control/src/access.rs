@@ -18,6 +18,31 @@ pub struct Caller {
     pub scope: KeyScope,
 }
 
+impl crate::Control {
+    /// The caller whose access key is `key_id`, if `secret` is its secret (compared in time
+    /// that does not depend on where they differ); the secret read from the store is wiped.
+    pub fn authenticate(&self, key_id: &str, secret: &str) -> Option<Caller> {
+        let (expected, scope) = self.store.access_key(key_id).ok().flatten()?;
+        let expected = zeroize::Zeroizing::new(expected);
+        same_secret(secret.as_bytes(), expected.as_bytes()).then(|| Caller {
+            access_key_id: key_id.to_owned(),
+            scope,
+        })
+    }
+
+    /// The scope of an access key that still signs (`None` once revoked).
+    pub fn key_scope(&self, key_id: &str) -> Option<KeyScope> {
+        let (secret, scope) = self.store.access_key(key_id).ok().flatten()?;
+        drop(zeroize::Zeroizing::new(secret));
+        Some(scope)
+    }
+}
+
+/// Compares two secrets in time that does not depend on where they differ.
+pub fn same_secret(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
 /// Whether an action only reads.
 pub fn is_read_only(action: &str) -> bool {
     ["Describe", "List", "Get"]

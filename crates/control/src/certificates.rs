@@ -8,7 +8,6 @@ use fulcrum_model::{
 };
 use rand::Rng;
 
-use crate::error::At;
 use crate::{Control, ControlError};
 
 /// What an operator uploads (IAM `UploadServerCertificate`).
@@ -103,21 +102,7 @@ impl Control {
         &self,
         upload: CertificateUpload,
     ) -> Result<ServerCertificate, ControlError> {
-        if self
-            .snapshot()
-            .state
-            .certificate_by_name(&upload.name)
-            .is_some()
-        {
-            return Err(ControlError::new(
-                "EntityAlreadyExists",
-                format!(
-                    "The Server Certificate with name {} already exists.",
-                    upload.name
-                ),
-            )
-            .at("ServerCertificateName"));
-        }
+        check_new_name(&self.snapshot().state, &upload.name)?;
         let cert = prepare_certificate(upload, crate::now())?;
         let name = cert.name.clone();
         let id = cert.id.clone();
@@ -153,8 +138,12 @@ impl Control {
         self.update(|s| {
             s.update_certificate(name, change.new_name.as_deref(), change.new_path.as_deref())
         })
-        .map_err(|e| iam_error(e, name))
-        .at("NewServerCertificateName")
+        .map_err(|e| match e.code {
+            "EntityAlreadyExists" | "ValidationError" if !e.message.contains("path") => {
+                iam_error(e, name).at("NewServerCertificateName")
+            }
+            _ => iam_error(e, name),
+        })
     }
 
     /// IAM `DeleteServerCertificate`: refused while a listener uses it (`DeleteConflict`, the
@@ -173,6 +162,19 @@ impl Control {
         self.update(|s| s.untag_certificate(name, keys))
             .map_err(|e| iam_error(e, name))
     }
+}
+
+/// Refuses a new certificate's name that another certificate has, in IAM's words (before the
+/// upload is checked, so that the operator hears of the name first).
+pub(crate) fn check_new_name(state: &State, name: &str) -> Result<(), ControlError> {
+    if state.certificate_by_name(name).is_some() {
+        return Err(ControlError::new(
+            "EntityAlreadyExists",
+            format!("The Server Certificate with name {name} already exists."),
+        )
+        .at("ServerCertificateName"));
+    }
+    Ok(())
 }
 
 /// The certificate a `SSLCertificateId` names: its ARN (as ELB expects), or, for people typing

@@ -3,7 +3,7 @@
 
 use std::net::IpAddr;
 
-use fulcrum_model::{InstanceId, State};
+use fulcrum_model::{InstanceId, LbName, State};
 use fulcrum_proxy::{HealthState, HealthStatus};
 
 use crate::error::At;
@@ -39,6 +39,14 @@ fn instance_ids(ids: &[String], required: bool) -> Result<Vec<InstanceId>, Contr
         .at("Instances")
 }
 
+/// An instance error is the `Instances` field's when it is about the instances named.
+fn instances_field(e: ControlError) -> ControlError {
+    match e.code {
+        "InvalidInstance" | "ValidationError" => e.at("Instances"),
+        _ => e,
+    }
+}
+
 impl Control {
     /// ELB `RegisterInstancesWithLoadBalancer`; returns the instances registered now.
     pub fn register_instances(
@@ -52,7 +60,7 @@ impl Control {
             s.register_instances(name.as_str(), &ids)?;
             Ok(s.load_balancer(name.as_str())?.instances.clone())
         })
-        .map_err(|e| e.at("Instances"))
+        .map_err(instances_field)
     }
 
     /// ELB `DeregisterInstancesFromLoadBalancer`; returns the instances registered now.
@@ -67,7 +75,7 @@ impl Control {
             s.deregister_instances(name.as_str(), &ids)?;
             Ok(s.load_balancer(name.as_str())?.instances.clone())
         })
-        .map_err(|e| e.at("Instances"))
+        .map_err(instances_field)
     }
 
     /// ELB `DescribeInstanceHealth`: the instances asked for, or every registered one.
@@ -78,6 +86,33 @@ impl Control {
     pub fn instance_health(
         &self,
         state: &State,
+        name: &str,
+        asked: &[String],
+    ) -> Result<Vec<InstanceHealth>, ControlError> {
+        let others = crate::fleet::other_nodes(self);
+        self.health_with(state, &others, name, asked)
+    }
+
+    /// Every load balancer's registered instances and their health (the other nodes' records
+    /// read once for all).
+    pub fn all_instance_health(&self, state: &State) -> Vec<(LbName, Vec<InstanceHealth>)> {
+        let others = crate::fleet::other_nodes(self);
+        state
+            .load_balancers
+            .keys()
+            .map(|lb| {
+                let health = self
+                    .health_with(state, &others, lb.as_str(), &[])
+                    .unwrap_or_default();
+                (lb.clone(), health)
+            })
+            .collect()
+    }
+
+    fn health_with(
+        &self,
+        state: &State,
+        others: &[fulcrum_store::NodeRecord],
         name: &str,
         asked: &[String],
     ) -> Result<Vec<InstanceHealth>, ControlError> {
@@ -99,7 +134,6 @@ impl Control {
         } else {
             &asked
         };
-        let others = crate::fleet::other_nodes(self);
         Ok(ids
             .iter()
             .map(|id| {
@@ -114,7 +148,7 @@ impl Control {
                     // A registration the data plane has not picked up yet is one in progress.
                     self.data_plane
                         .instance_health(&lb.name, id)
-                        .map(|own| crate::fleet::fleet_health(&others, &lb.name, id, own))
+                        .map(|own| crate::fleet::fleet_health(others, &lb.name, id, own))
                         .unwrap_or_else(|| match state.instance_address(id) {
                             Some(_) => HealthStatus::registering(),
                             None => HealthStatus::unknown(
@@ -142,13 +176,15 @@ impl Control {
             .at("Address")
         })?;
         self.update(|s| s.put_inventory(id.clone(), address))
-            .map_err(|e| e.at("InstanceId"))
+            .map_err(|e| match e.code {
+                "InvalidInstance" | "ValidationError" => e.at("InstanceId"),
+                _ => e,
+            })
     }
 
     /// fulcrum's `DeleteInventoryInstance`: refused while a load balancer has it registered.
     pub fn delete_inventory(&self, id: &str) -> Result<(), ControlError> {
         let id = InstanceId::parse(id).at("InstanceId")?;
         self.update(|s| s.remove_inventory(&id))
-            .map_err(|e| e.at("InstanceId"))
     }
 }

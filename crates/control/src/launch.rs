@@ -34,21 +34,7 @@ impl Control {
         let name = lb_name(&launch.load_balancer.name)?;
         let certificate = match launch.new_certificate {
             Some(upload) => {
-                if self
-                    .snapshot()
-                    .state
-                    .certificate_by_name(&upload.name)
-                    .is_some()
-                {
-                    return Err(ControlError::new(
-                        "EntityAlreadyExists",
-                        format!(
-                            "The Server Certificate with name {} already exists.",
-                            upload.name
-                        ),
-                    )
-                    .at("ServerCertificateName"));
-                }
+                crate::certificates::check_new_name(&self.snapshot().state, &upload.name)?;
                 Some(prepare_certificate(upload, crate::now())?)
             }
             None => None,
@@ -105,7 +91,7 @@ impl Control {
                 .map(|l| l.port)
                 .collect();
             s.create_load_balancer(name.as_str(), listeners, now)
-                .map_err(|e| crate::load_balancers::listener_field(e.into(), &specs))?;
+                .map_err(|e| crate::load_balancers::create_field(e.into(), &specs))?;
             s.set_placement(name.as_str(), placement.clone())?;
             s.add_tags(name.as_str(), &req.tags).at("Tags")?;
             if let Some(check) = &health_check {

@@ -14,6 +14,7 @@ pub mod fleet;
 mod instances;
 mod launch;
 mod load_balancers;
+mod logs;
 mod pause;
 mod policies;
 pub mod policy_types;
@@ -88,6 +89,29 @@ impl Control {
         change: impl FnMut(&mut State) -> Result<T, fulcrum_model::ModelError>,
     ) -> Result<T, ControlError> {
         Ok(self.store.update(change)?)
+    }
+}
+
+impl Control {
+    /// Like `update`, for a change whose own checks speak `ControlError` (with the field at
+    /// fault): the first such error ends the change and is returned as it is.
+    fn update_checked<T>(
+        &self,
+        mut change: impl FnMut(&mut State) -> Result<T, ControlError>,
+    ) -> Result<T, ControlError> {
+        let mut refused = None;
+        let outcome = self.store.update(|s| {
+            change(s).map_err(|e| {
+                let model = fulcrum_model::ModelError::InvalidConfiguration(e.message.clone());
+                refused = Some(e);
+                model
+            })
+        });
+        match (outcome, refused) {
+            (Ok(v), _) => Ok(v),
+            (Err(_), Some(e)) => Err(e),
+            (Err(e), None) => Err(e.into()),
+        }
     }
 }
 

@@ -24,6 +24,13 @@ pub struct ListenerSpec {
     pub certificate: Option<String>,
 }
 
+impl ListenerSpec {
+    /// An HTTPS or SSL listener (one that needs a certificate).
+    pub fn is_tls(&self) -> bool {
+        self.protocol.parse::<Protocol>().is_ok_and(|p| p.is_tls())
+    }
+}
+
 /// ELB `CreateLoadBalancer`.
 #[derive(Debug, Clone, Default)]
 pub struct NewLoadBalancer {
@@ -100,6 +107,9 @@ impl HealthCheckSpec {
 
 /// Blames a health check's error on its field: the model's messages start with it.
 pub(crate) fn health_check_field(e: ControlError) -> ControlError {
+    if e.code != "ValidationError" {
+        return e;
+    }
     let first = e.message.split_whitespace().next().unwrap_or("");
     let field = match first {
         "Interval" | "Timeout" | "HealthyThreshold" | "UnhealthyThreshold" => first,
@@ -119,7 +129,7 @@ pub(crate) fn placement_for(
     if zones.is_empty() && req.subnets.is_empty() {
         zones.push(format!("{region}a"));
     }
-    let scheme = match req.scheme.as_deref().filter(|s| !s.is_empty()) {
+    let scheme = match req.scheme.as_deref() {
         None => None,
         Some(s @ ("internet-facing" | "internal")) => Some(s.to_owned()),
         Some(other) => {
@@ -202,6 +212,22 @@ pub(crate) fn listeners(
         .collect()
 }
 
+/// Blames an error of a new load balancer on the field it concerns, where it can tell; store
+/// failures and the like stay the form's.
+pub(crate) fn create_field(e: ControlError, specs: &[ListenerSpec]) -> ControlError {
+    match e.code {
+        "DuplicateLoadBalancerName" | "TooManyLoadBalancers" => e.at("LoadBalancerName"),
+        "TooManyTags" | "DuplicateTagKeys" => e.at("Tags"),
+        "ValidationError" if e.message.contains("ag ") => e.at("Tags"),
+        "ValidationError"
+        | "DuplicateListener"
+        | "InvalidConfigurationRequest"
+        | "CertificateNotFound"
+        | "TooManyListeners" => listener_field(e, specs),
+        _ => e,
+    }
+}
+
 /// Blames a model error about listeners on the field it concerns, where it can tell.
 pub(crate) fn listener_field(e: ControlError, specs: &[ListenerSpec]) -> ControlError {
     let certificate_missing = e.code == "ValidationError" && e.message.contains("certificate");
@@ -231,11 +257,7 @@ impl Control {
             }
             Ok(())
         })
-        .map_err(|e| match e.code {
-            "DuplicateLoadBalancerName" | "TooManyLoadBalancers" => e.at("LoadBalancerName"),
-            "TooManyTags" => e.at("Tags"),
-            _ => listener_field(e, &req.listeners),
-        })?;
+        .map_err(|e| create_field(e, &req.listeners))?;
         Ok(self.dns_name(name.as_str()))
     }
 
@@ -357,22 +379,22 @@ impl Control {
         Ok(check)
     }
 
-    /// ELB `ModifyLoadBalancerAttributes`; returns the attributes as they are now.
+    /// ELB `ModifyLoadBalancerAttributes`; returns the attributes as they are now. The
+    /// changes apply to the attributes as they are when the change commits (another writer's
+    /// change to other attributes stays).
     pub fn modify_attributes(
         &self,
         name: &str,
         changes: &AttributeChanges,
     ) -> Result<Attributes, ControlError> {
         let name = lb_name(name)?;
-        let current = self
-            .snapshot()
-            .state
-            .load_balancer(name.as_str())?
-            .attributes
-            .clone();
-        let attrs = apply_attributes(changes, current)?;
-        self.update(|s| s.set_attributes(name.as_str(), attrs.clone()))?;
-        Ok(attrs)
+        self.update_checked(|s| {
+            let current = s.load_balancer(name.as_str())?.attributes.clone();
+            let attrs = apply_attributes(changes, current)?;
+            s.set_attributes(name.as_str(), attrs.clone())
+                .map_err(attribute_field)?;
+            Ok(attrs)
+        })
     }
 
     /// ELB `AddTags` (one load balancer).
@@ -405,41 +427,38 @@ impl Control {
                 ControlError::validation(format!("{list} must contain at least one item")).at(list),
             );
         }
-        let mut placement = self
-            .snapshot()
-            .state
-            .load_balancer(name.as_str())?
-            .placement
+        self.update_checked(|s| {
+            let mut placement = s.load_balancer(name.as_str())?.placement.clone();
+            let shown = match change {
+                PlacementChange::ApplySecurityGroups => {
+                    placement.security_groups = items.clone();
+                    &placement.security_groups
+                }
+                PlacementChange::AttachSubnets => {
+                    add_unique(&mut placement.subnets, items.clone());
+                    &placement.subnets
+                }
+                PlacementChange::DetachSubnets => {
+                    remove_keeping_one(&mut placement.subnets, &items, "subnet")?;
+                    &placement.subnets
+                }
+                PlacementChange::EnableZones => {
+                    add_unique(&mut placement.availability_zones, items.clone());
+                    &placement.availability_zones
+                }
+                PlacementChange::DisableZones => {
+                    remove_keeping_one(
+                        &mut placement.availability_zones,
+                        &items,
+                        "availability zone",
+                    )?;
+                    &placement.availability_zones
+                }
+            }
             .clone();
-        let shown = match change {
-            PlacementChange::ApplySecurityGroups => {
-                placement.security_groups = items;
-                &placement.security_groups
-            }
-            PlacementChange::AttachSubnets => {
-                add_unique(&mut placement.subnets, items);
-                &placement.subnets
-            }
-            PlacementChange::DetachSubnets => {
-                remove_keeping_one(&mut placement.subnets, &items, "subnet")?;
-                &placement.subnets
-            }
-            PlacementChange::EnableZones => {
-                add_unique(&mut placement.availability_zones, items);
-                &placement.availability_zones
-            }
-            PlacementChange::DisableZones => {
-                remove_keeping_one(
-                    &mut placement.availability_zones,
-                    &items,
-                    "availability zone",
-                )?;
-                &placement.availability_zones
-            }
-        }
-        .clone();
-        self.update(|s| s.set_placement(name.as_str(), placement.clone()))?;
-        Ok(shown)
+            s.set_placement(name.as_str(), placement)?;
+            Ok(shown)
+        })
     }
 }
 
@@ -471,6 +490,20 @@ pub(crate) fn check_tags(tags: &[Tag]) -> Result<(), ControlError> {
         .at("Tags"));
     }
     Ok(())
+}
+
+/// Blames an attribute the model refused on its field (the model's messages start with it).
+fn attribute_field(e: fulcrum_model::ModelError) -> ControlError {
+    let e = ControlError::from(e);
+    let mut words = e.message.split_whitespace();
+    let field = match (words.next(), words.next()) {
+        (Some("IdleTimeout"), _) => "IdleTimeout",
+        (Some("ConnectionDraining"), _) => "DrainingTimeout",
+        (Some("AccessLog"), Some("EmitInterval")) => "EmitInterval",
+        (Some("AccessLog"), Some("S3BucketPrefix")) => "S3BucketPrefix",
+        _ => return e,
+    };
+    e.at(field)
 }
 
 /// The attributes after a request's changes; attributes the request does not name stay.

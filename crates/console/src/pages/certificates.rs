@@ -3,13 +3,14 @@
 
 use fulcrum_control::{certificate_uses, CertificateChange, CertificateUpload, ControlError};
 use fulcrum_model::PrivateKeyPem;
-use http::StatusCode;
 use maud::html;
 
 use super::{done_notice, not_found, submitted};
-use crate::layout::{csrf, date, error_of, form_error, input, page, textarea, Failure, Section};
+use crate::layout::{
+    csrf, date, error_of, form_error, input, input_as, page, textarea, Failure, Section,
+};
 use crate::reply::Reply;
-use crate::{failure, Ctx};
+use crate::Ctx;
 
 const IAM: &str = "iam";
 /// Certificates closer than this to their expiry are flagged.
@@ -27,7 +28,13 @@ pub(crate) fn list(ctx: &Ctx<'_>, shown: Option<&Failure>) -> Reply {
     let body = html! {
         h1 { "Certificates" }
         (done_notice(ctx))
-        (form_error(shown.filter(|f| f.form != "upload").map(|f| &f.error), &[] as &[&str]))
+        // Errors of a form the page shows only on demand (or not at all for a read-only key).
+        (form_error(
+            shown
+                .filter(|f| f.form != "upload" && !f.form.starts_with("rename-") || !editable)
+                .map(|f| &f.error),
+            &[] as &[&str],
+        ))
         @if certs.is_empty() {
             p.empty { "No certificates uploaded yet." }
         } @else {
@@ -58,11 +65,13 @@ pub(crate) fn list(ctx: &Ctx<'_>, shown: Option<&Failure>) -> Reply {
                             }
                             td {
                                 @if editable {
-                                    details {
+                                    @let rename_error = error_of(shown, &format!("rename-{}", c.name));
+                                    details open[rename_error.is_some()] {
                                         summary { "Rename or delete" }
                                         form method="post" action={ "/console/certificates/" (c.name) "/rename" } {
                                             (csrf(ctx.session))
-                                            (input(&format!("New name for {}", c.name), "NewServerCertificateName", "text", &c.name, error_of(shown, &format!("rename-{}", c.name)), None))
+                                            (input_as(&format!("NewServerCertificateName-{}", c.name), &format!("New name for {}", c.name), "NewServerCertificateName", "text", &c.name, rename_error, None))
+                                            (form_error(rename_error, &["NewServerCertificateName"]))
                                             button type="submit" { "Rename" }
                                         }
                                         form method="post" action={ "/console/certificates/" (c.name) "/delete" } {
@@ -92,11 +101,7 @@ pub(crate) fn list(ctx: &Ctx<'_>, shown: Option<&Failure>) -> Reply {
             }
         }
     };
-    let status = if shown.is_some() {
-        StatusCode::BAD_REQUEST
-    } else {
-        StatusCode::OK
-    };
+    let status = super::status_of(shown);
     Reply::page(
         status,
         page(
@@ -130,7 +135,7 @@ pub(crate) fn upload(ctx: &Ctx<'_>) -> Reply {
     );
     match outcome {
         Ok(_) => Reply::redirect(format!("/console/certificates?done=Uploaded+{name}")),
-        Err(e) => list(ctx, Some(&failure("upload", e))),
+        Err(e) => list(ctx, Some(&Failure::new("upload", e))),
     }
 }
 
@@ -168,6 +173,6 @@ pub(crate) fn change(ctx: &Ctx<'_>, name: &str, action: &str) -> Reply {
             "/console/certificates?done={}",
             text.replace(' ', "+")
         )),
-        Err(e) => list(ctx, Some(&failure(form, e))),
+        Err(e) => list(ctx, Some(&Failure::new(form, e))),
     }
 }

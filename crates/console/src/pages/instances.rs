@@ -1,13 +1,12 @@
 //! The instance inventory (fulcrum's own: an instance id names an address), and each
 //! instance's registrations with its health in every load balancer.
 
-use http::StatusCode;
 use maud::html;
 
 use super::{done_notice, submitted};
 use crate::layout::{csrf, error_of, form_error, input, page, Failure, Section};
 use crate::reply::Reply;
-use crate::{failure, Ctx};
+use crate::Ctx;
 
 const ELB: &str = "elasticloadbalancing";
 
@@ -18,16 +17,15 @@ pub(crate) fn list(ctx: &Ctx<'_>, shown: Option<&Failure>) -> Reply {
     let err = error_of(shown, "put");
     let f = submitted(ctx, shown, "put");
     // Every registration's health, by instance.
-    let mut health: Vec<(String, String, fulcrum_control::InstanceHealth)> = Vec::new();
-    for lb in state.load_balancers.values() {
-        for h in ctx
-            .control
-            .instance_health(state, lb.name.as_str(), &[])
-            .unwrap_or_default()
-        {
-            health.push((h.instance.to_string(), lb.name.to_string(), h));
-        }
-    }
+    let health: Vec<(String, String, fulcrum_control::InstanceHealth)> = ctx
+        .control
+        .all_instance_health(state)
+        .into_iter()
+        .flat_map(|(lb, all)| {
+            all.into_iter()
+                .map(move |h| (h.instance.to_string(), lb.to_string(), h))
+        })
+        .collect();
     let body = html! {
         h1 { "Instances" }
         (done_notice(ctx))
@@ -35,7 +33,7 @@ pub(crate) fn list(ctx: &Ctx<'_>, shown: Option<&Failure>) -> Reply {
             shown.filter(|f| f.form == "delete" || !editable).map(|f| &f.error),
             &[] as &[&str],
         ))
-        table.list {
+        table.list data-health="/console/instances/health" {
             thead { tr {
                 th scope="col" { "Instance" } th scope="col" { "Address" }
                 th scope="col" { "Load balancers and health" } th scope="col" { span.sr { "Actions" } }
@@ -48,7 +46,8 @@ pub(crate) fn list(ctx: &Ctx<'_>, shown: Option<&Failure>) -> Reply {
                         td {
                             @for (_, lb, h) in health.iter().filter(|(i, _, _)| *i == id.to_string()) {
                                 a href={ "/console/load-balancers/" (lb) } { (lb) } " "
-                                span.badge.ok[h.in_service()].bad[!h.in_service()] title=(h.description) { (h.state) }
+                                span.state.badge.ok[h.in_service()].bad[!h.in_service()] title=(h.description)
+                                    data-lb=(lb) data-instance=(id) { (h.state) }
                                 " "
                             }
                         }
@@ -79,11 +78,7 @@ pub(crate) fn list(ctx: &Ctx<'_>, shown: Option<&Failure>) -> Reply {
             }
         }
     };
-    let status = if shown.is_some() {
-        StatusCode::BAD_REQUEST
-    } else {
-        StatusCode::OK
-    };
+    let status = super::status_of(shown);
     Reply::page(
         status,
         page(
@@ -106,7 +101,7 @@ pub(crate) fn put(ctx: &Ctx<'_>) -> Reply {
         |c| c.put_inventory(id, f.get("Address")),
     ) {
         Ok(()) => Reply::redirect(format!("/console/instances?done=Saved+{id}")),
-        Err(e) => list(ctx, Some(&failure("put", e))),
+        Err(e) => list(ctx, Some(&Failure::new("put", e))),
     }
 }
 
@@ -119,6 +114,18 @@ pub(crate) fn delete(ctx: &Ctx<'_>, id: &str) -> Reply {
         |c| c.delete_inventory(id),
     ) {
         Ok(()) => Reply::redirect(format!("/console/instances?done=Removed+{id}")),
-        Err(e) => list(ctx, Some(&failure("delete", e))),
+        Err(e) => list(ctx, Some(&Failure::new("delete", e))),
     }
+}
+
+/// `GET /instances/health`: every registration's health now, for the page to refresh.
+pub(crate) fn health_json(ctx: &Ctx<'_>) -> Reply {
+    let snapshot = ctx.control.snapshot();
+    let all: Vec<serde_json::Value> = ctx
+        .control
+        .all_instance_health(&snapshot.state)
+        .iter()
+        .flat_map(|(lb, health)| health.iter().map(|h| super::health_entry(lb.as_str(), h)))
+        .collect();
+    Reply::json(serde_json::json!({ "instances": all }))
 }

@@ -11,24 +11,29 @@ use http::StatusCode;
 use maud::{html, Markup};
 
 use super::{certificate_options, done_notice, not_found, submitted};
+use crate::form::split_ids;
 use crate::layout::{
-    csrf, error_of, field_error, form_error, input, page, protocols, select, Failure, Section,
+    csrf, error_of, field_error, form_error, input, input_as, page, protocols, select, select_as,
+    Failure, Section,
 };
 use crate::reply::Reply;
-use crate::{failure, Ctx};
+use crate::Ctx;
 
 const ELB: &str = "elasticloadbalancing";
 
-/// Requests and 5xx over the last five minutes, per second.
+/// Requests and 5xx per second since the start of the minute five minutes ago (the minute
+/// under way included).
 fn traffic(ctx: &Ctx<'_>, lb: &str) -> (f64, f64) {
     let now = fulcrum_telemetry::series::now();
+    let start = (now - 300).div_euclid(60) * 60;
+    let seconds = (now - start).max(1) as f64;
     let sum = |metric| {
         ctx.control
             .series
             .statistics(&Query {
                 metric,
                 load_balancer: Some(lb),
-                start: now - 300,
+                start,
                 end: now + 60,
                 period: 360,
             })
@@ -37,7 +42,7 @@ fn traffic(ctx: &Ctx<'_>, lb: &str) -> (f64, f64) {
     };
     let requests = sum(Metric::RequestCount);
     let errors = sum(Metric::HttpCodeElb5xx) + sum(Metric::HttpCodeBackend5xx);
-    (requests / 300.0, errors / 300.0)
+    (requests / seconds, errors / seconds)
 }
 
 fn listener_text(l: &fulcrum_model::Listener) -> String {
@@ -47,15 +52,10 @@ fn listener_text(l: &fulcrum_model::Listener) -> String {
     )
 }
 
-fn health_of(ctx: &Ctx<'_>, state: &State, lb: &LoadBalancer) -> Vec<InstanceHealth> {
-    ctx.control
-        .instance_health(state, lb.name.as_str(), &[])
-        .unwrap_or_default()
-}
-
 pub(crate) fn list(ctx: &Ctx<'_>) -> Reply {
     let snapshot = ctx.control.snapshot();
     let state = &snapshot.state;
+    let health = ctx.control.all_instance_health(state);
     let body = html! {
         div.title-row {
             h1 { "Load balancers" }
@@ -73,8 +73,7 @@ pub(crate) fn list(ctx: &Ctx<'_>) -> Reply {
                     th scope="col" { "Instances" } th scope="col" { "Requests/s" } th scope="col" { "5xx/s" }
                 } }
                 tbody {
-                    @for lb in state.load_balancers.values() {
-                        @let health = health_of(ctx, state, lb);
+                    @for (lb, health) in state.load_balancers.values().zip(&health).map(|(lb, (_, h))| (lb, h)) {
                         @let up = health.iter().filter(|h| h.in_service()).count();
                         @let (rps, errors) = traffic(ctx, lb.name.as_str());
                         tr {
@@ -111,15 +110,14 @@ pub(crate) fn detail(ctx: &Ctx<'_>, name: &str, shown: Option<&Failure>) -> Repl
     else {
         return not_found(ctx, &format!("There is no load balancer named {name}."));
     };
-    let status = if shown.is_some() {
-        StatusCode::BAD_REQUEST
-    } else {
-        StatusCode::OK
-    };
-    let health = health_of(ctx, state, lb);
+    let status = super::status_of(shown);
+    let health = ctx
+        .control
+        .instance_health(state, lb.name.as_str(), &[])
+        .unwrap_or_default();
     let editable = ctx.can_change();
     let base = format!("/console/load-balancers/{}", lb.name);
-    let certs = certificate_options(ctx, state);
+    let certs = certificate_options(state);
     let body = html! {
         div.title-row {
             h1 { (lb.name) }
@@ -150,7 +148,7 @@ pub(crate) fn detail(ctx: &Ctx<'_>, name: &str, shown: Option<&Failure>) -> Repl
                                         form.inline method="post" action={ (base) "/certificate" } {
                                             (csrf(ctx.session))
                                             input type="hidden" name="LoadBalancerPort" value=(l.port);
-                                            (select(&format!("Certificate of port {}", l.port), "SSLCertificateId", &certs,
+                                            (select_as(&format!("SSLCertificateId-{}", l.port), &format!("Certificate of port {}", l.port), "SSLCertificateId", &certs,
                                                 current.map_or("", |c| c.name.as_str()), error_of(shown, &format!("certificate-{}", l.port))))
                                             button type="submit" { "Change" }
                                         }
@@ -171,7 +169,7 @@ pub(crate) fn detail(ctx: &Ctx<'_>, name: &str, shown: Option<&Failure>) -> Repl
                                             (csrf(ctx.session))
                                             input type="hidden" name="LoadBalancerPort" value=(l.port);
                                             label { input type="checkbox" name="Enabled" value="on" checked[sticky.is_some()]; " Sticky" }
-                                            (input("Cookie lifetime (s, empty: browser session)", "CookieExpirationPeriod", "number",
+                                            (input_as(&format!("CookieExpirationPeriod-{}", l.port), "Cookie lifetime (s, empty: browser session)", "CookieExpirationPeriod", "number",
                                                 &sticky.flatten().map(|s| s.to_string()).unwrap_or_default(), error_of(shown, &format!("stickiness-{}", l.port)), None))
                                             button type="submit" { "Save" }
                                         }
@@ -274,8 +272,8 @@ fn instances_section(
                         tr data-instance=(h.instance) {
                             th scope="row" { (h.instance) }
                             td.mono { (state.instance_address(&h.instance).map(|a| a.to_string()).unwrap_or_default()) }
-                            td { span.state.badge.ok[h.in_service()].bad[!h.in_service()] { (h.state) } }
-                            td.reason { (h.reason_code) ": " (h.description) }
+                            td { span.state.badge.ok[h.in_service()].bad[!h.in_service()] data-lb=(lb.name) data-instance=(h.instance) { (h.state) } }
+                            td.reason data-lb=(lb.name) data-instance=(h.instance) { (h.reason_code) ": " (h.description) }
                             td {
                                 @if editable {
                                     form.inline method="post" action={ (base) "/deregister" } {
@@ -381,23 +379,10 @@ pub(crate) fn health_json(ctx: &Ctx<'_>, name: &str) -> Reply {
     let snapshot = ctx.control.snapshot();
     match ctx.control.instance_health(&snapshot.state, name, &[]) {
         Ok(health) => Reply::json(serde_json::json!({
-            "instances": health.iter().map(|h| serde_json::json!({
-                "instance": h.instance.to_string(),
-                "state": h.state,
-                "reason": format!("{}: {}", h.reason_code, h.description),
-            })).collect::<Vec<_>>()
+            "instances": health.iter().map(|h| super::health_entry(name, h)).collect::<Vec<_>>()
         })),
         Err(e) => Reply::text(StatusCode::NOT_FOUND, e.message),
     }
-}
-
-/// Splits what an operator typed into ids.
-fn ids(text: &str) -> Vec<String> {
-    text.split([',', ' ', '\n', '\t'])
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .map(str::to_owned)
-        .collect()
 }
 
 /// `POST /load-balancers/NAME/ACTION`.
@@ -496,7 +481,7 @@ pub(crate) fn change(ctx: &Ctx<'_>, name: &str, action: &str) -> Reply {
             "instances".into(),
             (|| {
                 let mut chosen = f.all("Instances");
-                chosen.extend(ids(f.get("InstancesText")));
+                chosen.extend(split_ids(f.get("InstancesText")));
                 if action == "instances" {
                     ctx.change(ELB, "RegisterInstancesWithLoadBalancer", &resources, |c| {
                         c.register_instances(name, &chosen)
@@ -530,8 +515,7 @@ pub(crate) fn change(ctx: &Ctx<'_>, name: &str, action: &str) -> Reply {
                 };
                 ctx.change(ELB, "ModifyLoadBalancerAttributes", &resources, |c| {
                     c.modify_attributes(name, &changes)
-                })
-                .map_err(attribute_field)?;
+                })?;
                 Ok("Attributes saved.")
             })(),
         ),
@@ -551,7 +535,7 @@ pub(crate) fn change(ctx: &Ctx<'_>, name: &str, action: &str) -> Reply {
                     Ok(()) => {
                         Reply::redirect(format!("/console/load-balancers?done=Deleted+{name}"))
                     }
-                    Err(e) => detail(ctx, name, Some(&failure("delete", e))),
+                    Err(e) => detail(ctx, name, Some(&Failure::new("delete", e))),
                 };
             }
         }
@@ -562,20 +546,6 @@ pub(crate) fn change(ctx: &Ctx<'_>, name: &str, action: &str) -> Reply {
             "/console/load-balancers/{name}?done={}",
             text.replace(' ', "+")
         )),
-        Err(e) => detail(ctx, name, Some(&failure(form, e))),
+        Err(e) => detail(ctx, name, Some(&Failure::new(form, e))),
     }
-}
-
-/// Blames an attribute error on its field: the model's messages name it.
-fn attribute_field(e: ControlError) -> ControlError {
-    let field = if e.message.contains("IdleTimeout") || e.message.contains("idle") {
-        "IdleTimeout"
-    } else if e.message.contains("raining") {
-        "DrainingTimeout"
-    } else if e.message.contains("EmitInterval") || e.message.contains("interval") {
-        "EmitInterval"
-    } else {
-        return e;
-    };
-    e.at(field)
 }

@@ -28,12 +28,12 @@ pub(crate) fn route(ctx: &Ctx<'_>) -> Reply {
         (false, ["load-balancers", name]) => load_balancers::detail(ctx, name, None),
         (false, ["load-balancers", name, "health"]) => load_balancers::health_json(ctx, name),
         (false, ["load-balancers", name, "monitoring"]) => monitoring::show(ctx, name),
-        (false, ["load-balancers", name, "log"]) => monitoring::log(ctx, name),
         (true, ["load-balancers", name, action]) => load_balancers::change(ctx, name, action),
         (false, ["certificates"]) => certificates::list(ctx, None),
         (true, ["certificates"]) => certificates::upload(ctx),
         (true, ["certificates", name, action]) => certificates::change(ctx, name, action),
         (false, ["instances"]) => instances::list(ctx, None),
+        (false, ["instances", "health"]) => instances::health_json(ctx),
         (true, ["instances"]) => instances::put(ctx),
         (true, ["instances", id, "delete"]) => instances::delete(ctx, id),
         _ => not_found(ctx, "There is no such page."),
@@ -52,6 +52,26 @@ pub(crate) fn not_found(ctx: &Ctx<'_>, what: &str) -> Reply {
     )
 }
 
+/// The status of a page that shows `shown`: 403 for a change the key may not make, 400 for
+/// one refused otherwise.
+pub(crate) fn status_of(shown: Option<&Failure>) -> StatusCode {
+    match shown {
+        None => StatusCode::OK,
+        Some(f) if f.error.code == "AccessDenied" => StatusCode::FORBIDDEN,
+        Some(_) => StatusCode::BAD_REQUEST,
+    }
+}
+
+/// One instance's health as the pages' script reads it.
+pub(crate) fn health_entry(lb: &str, h: &fulcrum_control::InstanceHealth) -> serde_json::Value {
+    serde_json::json!({
+        "lb": lb,
+        "instance": h.instance.to_string(),
+        "state": h.state,
+        "reason": format!("{}: {}", h.reason_code, h.description),
+    })
+}
+
 /// The notice a change left (`?done=...` on the page it redirected to).
 pub(crate) fn done_notice(ctx: &Ctx<'_>) -> Markup {
     notice(ctx.req.query.opt("done").as_deref())
@@ -68,8 +88,7 @@ pub(crate) fn submitted<'a>(
 }
 
 /// Uploaded certificates for a select: (name, "name — domains, expires ...").
-pub(crate) fn certificate_options(ctx: &Ctx<'_>, state: &State) -> Vec<(String, String)> {
-    let _ = ctx;
+pub(crate) fn certificate_options(state: &State) -> Vec<(String, String)> {
     let mut all: Vec<(String, String)> = state
         .certificates
         .values()

@@ -11,10 +11,15 @@ use http_body::Frame;
 use http_body_util::{BodyExt, StreamBody};
 use maud::{html, Markup};
 
+use std::convert::Infallible;
+use std::sync::Arc;
+
+use fulcrum_telemetry::access_log::RECENT_LINES;
+
 use super::not_found;
 use crate::layout::{page, trusted, Section};
-use crate::reply::Reply;
-use crate::{Body, Console, Ctx};
+use crate::reply::{self, Reply};
+use crate::{Body, Console, Ctx, Req};
 
 /// How far back a chart looks, and its period.
 #[derive(Clone, Copy)]
@@ -226,43 +231,34 @@ fn chart(title: &str, unit: &str, lines: &[Line], start: i64, end: i64, period: 
     }
 }
 
-/// `GET /load-balancers/NAME/log` (placeholder for the blocking router: the stream itself is
-/// answered by [`stream_log`], before pages run on the blocking pool).
-pub(crate) fn log(ctx: &Ctx<'_>, name: &str) -> Reply {
-    not_found(ctx, &format!("The access log of {name} is streamed."))
-}
-
-/// The live tail: the recent lines, then each line as it is written, until the client goes.
-pub(crate) fn stream_log(console: &Console, name: &str) -> Response<Body> {
-    let Some(target) = console.control.data_plane.log_target(name) else {
-        return Reply::text(
-            StatusCode::NOT_FOUND,
-            format!("There is no load balancer named {name}."),
-        )
-        .into_response(false);
+/// The live tail: the recent lines, then each line as it is written, for as long as the
+/// client follows and its session stays open (checked every few seconds).
+pub(crate) fn stream_log(console: &Arc<Console>, name: &str, req: &Req) -> Response<Body> {
+    let mut tail = match console.control.follow_log(name, RECENT_LINES) {
+        Ok(tail) => tail,
+        Err(e) => return Reply::text(StatusCode::NOT_FOUND, e.message).into_response(false),
     };
-    let mut tail = console.control.access_logs.follow(
-        name,
-        fulcrum_telemetry::access_log::RECENT_LINES,
-        target.follow(),
-    );
     let recent = std::mem::take(&mut tail.recent);
-    let first = futures_util::stream::iter(Some(Ok::<_, std::convert::Infallible>(Frame::data(
-        Bytes::from(recent),
-    ))));
-    let rest = futures_util::stream::unfold(tail, |mut tail| async move {
-        let lines = tail.lines.recv().await?;
-        Some((Ok(Frame::data(Bytes::from(lines))), tail))
+    let first =
+        futures_util::stream::iter(Some(Ok::<_, Infallible>(Frame::data(Bytes::from(recent)))));
+    let session = req.session_id.clone().unwrap_or_default();
+    let console = Arc::clone(console);
+    let rest = futures_util::stream::unfold(tail, move |mut tail| {
+        let console = Arc::clone(&console);
+        let session = session.clone();
+        async move {
+            loop {
+                match tokio::time::timeout(SESSION_CHECK, tail.lines.recv()).await {
+                    Ok(lines) => return Some((Ok(Frame::data(Bytes::from(lines?))), tail)),
+                    Err(_) if console.still_open(&session) => continue,
+                    Err(_) => return None,
+                }
+            }
+        }
     });
     let body = StreamBody::new(futures_util::StreamExt::chain(first, rest)).boxed();
-    let mut resp = Response::new(body);
-    resp.headers_mut().insert(
-        http::header::CONTENT_TYPE,
-        http::HeaderValue::from_static("text/plain; charset=utf-8"),
-    );
-    resp.headers_mut().insert(
-        http::header::CACHE_CONTROL,
-        http::HeaderValue::from_static("no-store"),
-    );
-    resp
+    reply::streamed(body)
 }
+
+/// How often a streamed tail checks that its session is still open.
+const SESSION_CHECK: std::time::Duration = std::time::Duration::from_secs(5);

@@ -6,7 +6,6 @@ use maud::html;
 
 use crate::layout::{input, page};
 use crate::reply::Reply;
-use crate::session::same_secret;
 use crate::{Console, Req};
 use fulcrum_control::ControlError;
 
@@ -15,7 +14,7 @@ pub(crate) fn respond(console: &Console, req: &Req) -> Reply {
         return form(StatusCode::OK, "", None);
     }
     let key_id = req.form.get("AccessKeyId");
-    if let Err(wait) = console.sessions.may_try(req.client) {
+    if let Err(wait) = console.sessions.attempt(req.client) {
         return form(
             StatusCode::TOO_MANY_REQUESTS,
             key_id,
@@ -25,17 +24,25 @@ pub(crate) fn respond(console: &Console, req: &Req) -> Reply {
             )),
         );
     }
-    let secret = req.form.raw("SecretAccessKey");
-    let found = console.control.store.access_key(key_id).ok().flatten();
-    match found {
-        Some((expected, scope)) if same_secret(secret.as_bytes(), expected.as_bytes()) => {
-            tracing::info!(access_key = key_id, client = %req.client, "console sign-in");
-            let id = console.sessions.open(key_id.to_owned(), scope);
+    // What was typed as the key id is logged only if it looks like one (not a secret pasted
+    // into the wrong box).
+    let shown_id = if key_id.len() == 20 && key_id.starts_with("AKIA") {
+        key_id
+    } else {
+        "(not an access key id)"
+    };
+    match console
+        .control
+        .authenticate(key_id, req.form.raw("SecretAccessKey"))
+    {
+        Some(caller) => {
+            console.sessions.succeeded(req.client);
+            tracing::info!(access_key = shown_id, client = %req.client, "console sign-in");
+            let id = console.sessions.open(caller.access_key_id, caller.scope);
             Reply::redirect("/console/load-balancers").open_session(id)
         }
-        _ => {
-            console.sessions.failed(req.client);
-            tracing::warn!(access_key = key_id, client = %req.client, "console sign-in refused");
+        None => {
+            tracing::warn!(access_key = shown_id, client = %req.client, "console sign-in refused");
             form(
                 StatusCode::UNAUTHORIZED,
                 key_id,

@@ -13,13 +13,13 @@ use http::StatusCode;
 use maud::{html, Markup};
 
 use super::{certificate_options, submitted};
-use crate::form::Form;
+use crate::form::{split_ids, Form};
 use crate::layout::{
     csrf, error_of, field_error, form_error, input, page, protocols, select, textarea, Failure,
     Section,
 };
 use crate::reply::Reply;
-use crate::{failure, Ctx};
+use crate::Ctx;
 
 const FORM: &str = "wizard";
 const LISTENER_FIELDS: [&str; 4] = [
@@ -31,6 +31,17 @@ const LISTENER_FIELDS: [&str; 4] = [
 const DEFAULT_POLICY: &str = "ELBSecurityPolicy-TLS-1-2-2017-01";
 
 pub(crate) fn show(ctx: &Ctx<'_>, shown: Option<&Failure>) -> Reply {
+    if !ctx.can_change() {
+        return Reply::page(
+            StatusCode::FORBIDDEN,
+            page(
+                "Create load balancer",
+                Some(ctx.session),
+                Some(Section::LoadBalancers),
+                html! { h1 { "Create load balancer" } p { "This access key is read-only: it cannot create load balancers." } },
+            ),
+        );
+    }
     let snapshot = ctx.control.snapshot();
     let state = &snapshot.state;
     let err = error_of(shown, FORM);
@@ -50,7 +61,7 @@ pub(crate) fn show(ctx: &Ctx<'_>, shown: Option<&Failure>) -> Reply {
     }
     let next = rows.iter().max().copied().unwrap_or(0) + 1;
     rows.push(next);
-    let certs = certificate_options(ctx, state);
+    let certs = certificate_options(state);
     let source = v(
         "CertificateSource",
         if certs.is_empty() {
@@ -172,11 +183,7 @@ pub(crate) fn show(ctx: &Ctx<'_>, shown: Option<&Failure>) -> Reply {
             }
         }
     };
-    let status = if shown.is_some() {
-        StatusCode::BAD_REQUEST
-    } else {
-        StatusCode::OK
-    };
+    let status = super::status_of(shown);
     Reply::page(
         status,
         page(
@@ -226,7 +233,7 @@ pub(crate) fn create(ctx: &Ctx<'_>) -> Reply {
         Ok(()) => Reply::redirect(format!(
             "/console/load-balancers/{name}?done=Created+{name}"
         )),
-        Err(e) => show(ctx, Some(&failure(FORM, e))),
+        Err(e) => show(ctx, Some(&Failure::new(FORM, e))),
     }
 }
 
@@ -258,9 +265,7 @@ fn launch(ctx: &Ctx<'_>, f: &Form) -> Result<(), ControlError> {
             certificate: None,
         });
     }
-    let tls = specs
-        .iter()
-        .any(|s| matches!(s.protocol.to_ascii_uppercase().as_str(), "HTTPS" | "SSL"));
+    let tls = specs.iter().any(ListenerSpec::is_tls);
     let mut new_certificate = None;
     if tls {
         if f.get("CertificateSource") == "upload" {
@@ -282,21 +287,13 @@ fn launch(ctx: &Ctx<'_>, f: &Form) -> Result<(), ControlError> {
                 )
                 .at("SSLCertificateId"));
             }
-            for s in &mut specs {
-                if matches!(s.protocol.to_ascii_uppercase().as_str(), "HTTPS" | "SSL") {
-                    s.certificate = chosen.clone();
-                }
+            for s in specs.iter_mut().filter(|s| s.is_tls()) {
+                s.certificate = chosen.clone();
             }
         }
     }
     let mut instances = f.all("Instances");
-    instances.extend(
-        f.get("InstancesText")
-            .split([',', ' ', '\n'])
-            .map(str::trim)
-            .filter(|s| !s.is_empty())
-            .map(str::to_owned),
-    );
+    instances.extend(split_ids(f.get("InstancesText")));
     let tags = f
         .members("Tags", &["Key", "Value"])
         .into_iter()
@@ -353,7 +350,12 @@ fn renumber(mut e: ControlError, rows: &[(usize, Vec<String>)]) -> ControlError 
             out = "SSLCertificateId".into();
         } else if let Some(rest) = field.strip_prefix("Listeners.member.") {
             if let Some((i, leaf)) = rest.split_once('.') {
-                if let Some((n, _)) = i.parse::<usize>().ok().and_then(|i| rows.get(i - 1)) {
+                let row = i
+                    .parse::<usize>()
+                    .ok()
+                    .and_then(|i| i.checked_sub(1))
+                    .and_then(|i| rows.get(i));
+                if let Some((n, _)) = row {
                     out = format!("Listeners.member.{n}.{leaf}");
                 }
             }
