@@ -38,6 +38,76 @@ impl crate::Control {
     }
 }
 
+/// The access-key actions (IAM's `CreateAccessKey`, `ListAccessKeys`, `DeleteAccessKey`):
+/// fulcrum's two IAM users are its two scopes, `admin` and `read-only`.
+impl crate::Control {
+    /// A new key of the user `user` (`None`: admin); returns its id and secret, the only time
+    /// the secret leaves the store.
+    pub fn create_access_key(
+        &self,
+        user: Option<&str>,
+    ) -> Result<(String, String, KeyScope), ControlError> {
+        let scope = scope_of_user(user)?;
+        let (id, secret) = self
+            .store
+            .create_access_key(&format!("{} (CreateAccessKey)", scope.as_str()), scope)?;
+        Ok((id, secret, scope))
+    }
+
+    /// The active keys, by id; of one user when `user` names one (IAM would take the caller's
+    /// user without one; fulcrum lists every active key).
+    pub fn access_keys(
+        &self,
+        user: Option<&str>,
+    ) -> Result<Vec<fulcrum_store::AccessKeyInfo>, ControlError> {
+        let user = match user {
+            None => None,
+            some => Some(scope_of_user(some)?),
+        };
+        let mut keys: Vec<_> = self
+            .store
+            .list_access_keys()?
+            .into_iter()
+            .filter(|k| k.active && user.is_none_or(|u| k.scope == u))
+            .collect();
+        keys.sort_by(|a, b| a.id.cmp(&b.id));
+        Ok(keys)
+    }
+
+    /// Revokes a key; the last admin key stays (or no one could change anything again).
+    pub fn delete_access_key(&self, id: &str) -> Result<(), ControlError> {
+        match self.store.revoke_access_key(id)? {
+            fulcrum_store::Revocation::Revoked => Ok(()),
+            fulcrum_store::Revocation::LastAdmin => Err(ControlError::new(
+                "DeleteConflict",
+                "this is the last active admin access key: create another before deleting it, \
+                 or no one could change anything (locked out: `fulcrum key create --data-dir \
+                 DIR` on the node)",
+            )),
+            fulcrum_store::Revocation::NoSuchKey => Err(ControlError::new(
+                "NoSuchEntity",
+                format!("The Access Key with id {id} cannot be found."),
+            )),
+        }
+    }
+}
+
+/// The scope an IAM user name stands for.
+fn scope_of_user(user: Option<&str>) -> Result<KeyScope, ControlError> {
+    match user {
+        None => Ok(KeyScope::Admin),
+        Some(name) => KeyScope::parse(name).ok_or_else(|| {
+            ControlError::new(
+                "NoSuchEntity",
+                format!(
+                    "The user with name {name} cannot be found. fulcrum's users are its key \
+                     scopes: admin and read-only."
+                ),
+            )
+        }),
+    }
+}
+
 /// Compares two secrets in time that does not depend on where they differ.
 pub fn same_secret(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0

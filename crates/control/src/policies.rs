@@ -1,7 +1,7 @@
 //! Policies of a load balancer: create (checked against their type and what they name),
 //! delete, and apply to listeners and to instance ports (each type only where it fits).
 
-use fulcrum_model::{Policy, PolicyKind};
+use fulcrum_model::{LbName, ModelError, Policy, PolicyKind, State};
 
 use crate::error::At;
 use crate::load_balancers::lb_name;
@@ -48,62 +48,21 @@ impl Control {
                 attributes,
             } => policy_kind(&type_name, attributes).at("PolicyAttributes")?,
         };
-        if let PolicyKind::Other {
-            type_name,
-            attributes,
-        } = &kind
-        {
-            let snapshot = self.snapshot();
-            match type_name.as_str() {
-                "BackendServerAuthenticationPolicyType" => {
-                    // The public-key policies it names must exist on the same load balancer.
-                    let lb = snapshot.state.load_balancer(name.as_str())?;
-                    for (_, key_policy) in attributes
-                        .iter()
-                        .filter(|(k, _)| k == "PublicKeyPolicyName")
-                    {
-                        if lb.policy(key_policy).map(|p| p.kind.type_name())
-                            != Some("PublicKeyPolicyType")
-                        {
-                            return Err(ControlError::new(
-                                "PolicyNotFound",
-                                format!(
-                                    "There is no PublicKeyPolicyType policy named {key_policy} \
-                                     for load balancer {name}"
-                                ),
-                            ));
-                        }
-                    }
-                }
-                "BackendClientCertificatePolicyType" => {
-                    // The certificate must exist and be usable as a client certificate.
-                    let cert_name = attributes
-                        .iter()
-                        .find(|(k, _)| k == "ServerCertificateName")
-                        .map(|(_, v)| v.as_str())
-                        .unwrap_or("");
-                    let cert = snapshot
-                        .state
-                        .certificate_by_name(cert_name)
-                        .ok_or_else(|| {
-                            fulcrum_model::ModelError::CertificateNotFound(cert_name.to_owned())
-                        })?;
-                    fulcrum_tls::import_stored(cert)
-                        .and_then(|c| fulcrum_tls::check_client_certificate(&c))
-                        .map_err(|e| ControlError::invalid_configuration(e.to_string()))?;
-                }
-                _ => {}
-            }
-        }
         let policy = Policy {
             name: policy_name.to_owned(),
             kind,
         };
-        self.update(|s| s.create_policy(name.as_str(), policy.clone()))
-            .map_err(|e| match e.code {
-                "DuplicatePolicyName" | "ValidationError" => e.at("PolicyName"),
-                _ => e,
-            })
+        // What the policy names is checked on the state the change commits to.
+        self.update_checked(|s| {
+            check_references(s, &name, &policy.kind)?;
+            s.create_policy(name.as_str(), policy.clone())
+                .map_err(|e| match e.code() {
+                    "DuplicatePolicyName" | "ValidationError" => {
+                        ControlError::from(e).at("PolicyName")
+                    }
+                    _ => e.into(),
+                })
+        })
     }
 
     pub fn delete_policy(&self, name: &str, policy_name: &str) -> Result<(), ControlError> {
@@ -119,43 +78,10 @@ impl Control {
         names: &[String],
     ) -> Result<(), ControlError> {
         let name = lb_name(name)?;
-        {
-            let snapshot = self.snapshot();
-            let lb = snapshot.state.load_balancer(name.as_str())?;
-            // Without the listener, the model reports ListenerNotFound.
-            if let Some(listener) = lb.listener(lb_port) {
-                for n in names {
-                    let Some(policy) = lb.policy(n) else { continue };
-                    let t = policy.kind.type_name();
-                    let fits = match t {
-                        "SSLNegotiationPolicyType" => listener.protocol.is_tls(),
-                        "LBCookieStickinessPolicyType" | "AppCookieStickinessPolicyType" => {
-                            listener.protocol.is_http()
-                        }
-                        _ => false,
-                    };
-                    if !fits {
-                        return Err(ControlError::invalid_configuration(format!(
-                            "{t} policy {n} cannot be applied to the {} listener on port {lb_port}",
-                            listener.protocol
-                        )));
-                    }
-                }
-                let negotiation = names
-                    .iter()
-                    .filter(|n| {
-                        lb.policy(n)
-                            .is_some_and(|p| p.kind.type_name() == "SSLNegotiationPolicyType")
-                    })
-                    .count();
-                if negotiation > 1 {
-                    return Err(ControlError::invalid_configuration(
-                        "a listener takes at most one SSL negotiation policy",
-                    ));
-                }
-            }
-        }
-        self.update(|s| s.set_listener_policies(name.as_str(), lb_port, names.to_vec()))
+        self.update_checked(|s| {
+            check_listener_policies(s, &name, lb_port, names)?;
+            Ok(s.set_listener_policies(name.as_str(), lb_port, names.to_vec())?)
+        })
     }
 
     /// ELB `SetLoadBalancerPoliciesForBackendServer`: the instance port's whole list.
@@ -166,9 +92,8 @@ impl Control {
         names: &[String],
     ) -> Result<(), ControlError> {
         let name = lb_name(name)?;
-        {
-            let snapshot = self.snapshot();
-            let lb = snapshot.state.load_balancer(name.as_str())?;
+        self.update_checked(|s| {
+            let lb = s.load_balancer(name.as_str())?;
             for n in names {
                 if let Some(policy) = lb.policy(n) {
                     let t = policy.kind.type_name();
@@ -179,8 +104,8 @@ impl Control {
                     }
                 }
             }
-        }
-        self.update(|s| s.set_backend_policies(name.as_str(), instance_port, names.to_vec()))
+            Ok(s.set_backend_policies(name.as_str(), instance_port, names.to_vec())?)
+        })
     }
 
     /// Turns stickiness on for an HTTP or HTTPS listener with an LB cookie policy of its own
@@ -234,4 +159,96 @@ impl Control {
             Ok(())
         })
     }
+}
+
+/// What a new policy names must be there: a backend authentication policy's public-key
+/// policies on the same load balancer, a client-certificate policy's certificate (usable as a
+/// client certificate).
+fn check_references(state: &State, name: &LbName, kind: &PolicyKind) -> Result<(), ControlError> {
+    let PolicyKind::Other {
+        type_name,
+        attributes,
+    } = kind
+    else {
+        return Ok(());
+    };
+    match type_name.as_str() {
+        "BackendServerAuthenticationPolicyType" => {
+            let lb = state.load_balancer(name.as_str())?;
+            for (_, key_policy) in attributes
+                .iter()
+                .filter(|(k, _)| k == "PublicKeyPolicyName")
+            {
+                if lb.policy(key_policy).map(|p| p.kind.type_name()) != Some("PublicKeyPolicyType")
+                {
+                    return Err(ControlError::new(
+                        "PolicyNotFound",
+                        format!(
+                            "There is no PublicKeyPolicyType policy named {key_policy} for load \
+                             balancer {name}"
+                        ),
+                    ));
+                }
+            }
+        }
+        "BackendClientCertificatePolicyType" => {
+            let cert_name = attributes
+                .iter()
+                .find(|(k, _)| k == "ServerCertificateName")
+                .map(|(_, v)| v.as_str())
+                .unwrap_or("");
+            let cert = state
+                .certificate_by_name(cert_name)
+                .ok_or_else(|| ModelError::CertificateNotFound(cert_name.to_owned()))?;
+            fulcrum_tls::import_stored(cert)
+                .and_then(|c| fulcrum_tls::check_client_certificate(&c))
+                .map_err(|e| ControlError::invalid_configuration(e.to_string()))?;
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
+/// Policy types that can sit on a listener, and where.
+fn check_listener_policies(
+    state: &State,
+    name: &LbName,
+    lb_port: u16,
+    names: &[String],
+) -> Result<(), ControlError> {
+    let lb = state.load_balancer(name.as_str())?;
+    // Without the listener, the model reports ListenerNotFound.
+    let Some(listener) = lb.listener(lb_port) else {
+        return Ok(());
+    };
+    for n in names {
+        let Some(policy) = lb.policy(n) else { continue };
+        let t = policy.kind.type_name();
+        let fits = match t {
+            "SSLNegotiationPolicyType" => listener.protocol.is_tls(),
+            "LBCookieStickinessPolicyType" | "AppCookieStickinessPolicyType" => {
+                listener.protocol.is_http()
+            }
+            _ => false,
+        };
+        if !fits {
+            return Err(ControlError::invalid_configuration(format!(
+                "{t} policy {n} cannot be applied to the {} listener on port {lb_port}",
+                listener.protocol
+            )));
+        }
+    }
+    let negotiation = names
+        .iter()
+        .filter(|n| {
+            lb.policy(n)
+                .is_some_and(|p| p.kind.type_name() == "SSLNegotiationPolicyType")
+        })
+        .count();
+    if negotiation > 1 {
+        return Err(ControlError::invalid_configuration(
+            "a listener takes at most one SSL negotiation policy",
+        ));
+    }
+    Ok(())
 }

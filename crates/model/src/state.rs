@@ -404,10 +404,12 @@ impl State {
                     .map(move |l| format!("{}:{}", lb.name, l.port))
             })
             .collect();
-        if !listeners.is_empty() {
+        let policies = self.client_certificate_users(name);
+        let users: Vec<String> = listeners.into_iter().chain(policies).collect();
+        if !users.is_empty() {
             return Err(ModelError::CertificateInUse(
                 name.to_owned(),
-                listeners.join(", "),
+                users.join(", "),
             ));
         }
         let id = cert.id.clone();
@@ -763,7 +765,40 @@ impl State {
         if let Some(p) = new_path {
             cert.path = p.to_owned();
         }
+        if let Some(n) = new_name {
+            // Client-certificate policies name their certificate: they follow the rename.
+            for lb in self.load_balancers.values_mut() {
+                for p in &mut lb.policies {
+                    if let crate::PolicyKind::Other {
+                        type_name,
+                        attributes,
+                    } = &mut p.kind
+                    {
+                        if type_name == "BackendClientCertificatePolicyType" {
+                            for (k, v) in attributes.iter_mut() {
+                                if k == "ServerCertificateName" && v == name {
+                                    *v = n.to_owned();
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
         Ok(())
+    }
+
+    /// The client-certificate policies that name certificate `name` (`lb policy NAME`).
+    fn client_certificate_users(&self, name: &str) -> Vec<String> {
+        self.load_balancers
+            .values()
+            .flat_map(|lb| {
+                lb.policies
+                    .iter()
+                    .filter(|p| names_client_certificate(&p.kind, name))
+                    .map(move |p| format!("{} policy {}", lb.name, p.name))
+            })
+            .collect()
     }
 
     /// Adds or replaces tags on a certificate.
@@ -792,5 +827,21 @@ impl State {
         let cert = self.certificates.get_mut(&id).expect("found above");
         cert.tags.retain(|t| !keys.contains(&t.key));
         Ok(())
+    }
+}
+
+/// Whether a policy is a client-certificate policy naming certificate `name`.
+fn names_client_certificate(kind: &crate::PolicyKind, name: &str) -> bool {
+    match kind {
+        crate::PolicyKind::Other {
+            type_name,
+            attributes,
+        } => {
+            type_name == "BackendClientCertificatePolicyType"
+                && attributes
+                    .iter()
+                    .any(|(k, v)| k == "ServerCertificateName" && v == name)
+        }
+        _ => false,
     }
 }

@@ -195,6 +195,38 @@ fn certificates_rotate_and_cannot_be_deleted_in_use() {
 }
 
 #[test]
+fn a_certificate_in_use_names_its_users_and_policies_follow_its_rename() {
+    let mut s = state();
+    s.add_certificate(cert("C2", "two")).unwrap();
+    s.create_listeners("web", vec![https(443, "C2"), https(8443, "C2")])
+        .unwrap();
+    let err = s.delete_certificate("two").unwrap_err();
+    assert!(err.to_string().contains("web:443, web:8443"), "{err}");
+    s.set_listener_certificate("web", 443, "C1").unwrap();
+    s.set_listener_certificate("web", 8443, "C1").unwrap();
+    s.create_policy(
+        "web",
+        crate::Policy {
+            name: "client".into(),
+            kind: crate::PolicyKind::Other {
+                type_name: "BackendClientCertificatePolicyType".into(),
+                attributes: vec![("ServerCertificateName".into(), "two".into())],
+            },
+        },
+    )
+    .unwrap();
+    let err = s.delete_certificate("two").unwrap_err();
+    assert!(err.to_string().contains("web policy client"), "{err}");
+    s.update_certificate("two", Some("deux"), None).unwrap();
+    let policy = s.load_balancer("web").unwrap().policy("client").unwrap();
+    assert!(
+        matches!(&policy.kind, crate::PolicyKind::Other { attributes, .. }
+            if attributes == &[("ServerCertificateName".to_owned(), "deux".to_owned())]),
+        "{policy:?}"
+    );
+}
+
+#[test]
 fn stickiness_policies() {
     let mut s = state();
     let lb_cookie = Policy {
