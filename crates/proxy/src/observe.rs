@@ -11,7 +11,7 @@ use std::time::Instant;
 use fulcrum_telemetry::access_log::{AccessLogSink, HttpFields, Record, RequestLine, TlsFields};
 use fulcrum_telemetry::metrics::TlsVersion;
 use fulcrum_telemetry::LbMetrics;
-use http::{header, Request, Version};
+use http::{header, HeaderMap, HeaderValue, Request, Version};
 
 use crate::forward::ConnInfo;
 use crate::runtime::Route;
@@ -35,8 +35,9 @@ impl Exchange {
     }
 }
 
-/// An access-log record in the making: boxed as it will be queued (one allocation, and the
-/// request's text another), the rest small enough to travel with the response body.
+/// An access-log record in the making: boxed as it will be queued, the request's text inside it
+/// (one allocation, unless the text is long), the rest small enough to travel with the
+/// response body.
 pub(crate) struct Draft {
     record: Box<Record>,
     /// The request body's bytes, counted as they go to the instance; `None` when the body was
@@ -56,9 +57,8 @@ pub(crate) fn draft<B: http_body::Body>(
         return None;
     }
     let sink = shared.config.access_log.clone()?;
-    let headers = req.headers();
-    let authority = headers
-        .get(header::HOST)
+    let (host, user_agent) = host_and_user_agent(req.headers());
+    let authority = host
         .and_then(|h| h.to_str().ok())
         .or_else(|| req.uri().authority().map(|a| a.as_str()))
         .unwrap_or("-");
@@ -76,18 +76,37 @@ pub(crate) fn draft<B: http_body::Body>(
             _ => "HTTP/1.1",
         },
     };
-    let user_agent = headers.get(header::USER_AGENT).map(|v| v.as_bytes());
-    let http = HttpFields::new(Some(&line), user_agent);
     Some(Draft {
-        record: Box::new(Record::arrived(
+        record: Record::boxed_http(
             Arc::clone(&route.log),
             conn.client,
-            Some(http),
             conn.tls,
-        )),
+            Some(&line),
+            user_agent.map(HeaderValue::as_bytes),
+        ),
         received: (!req.body().is_end_stream()).then(|| Arc::new(AtomicU64::new(0))),
         sink,
     })
+}
+
+/// The first Host and User-Agent fields: in one pass over a small header map (most requests
+/// have a few fields), by two lookups in a larger one.
+fn host_and_user_agent(headers: &HeaderMap) -> (Option<&HeaderValue>, Option<&HeaderValue>) {
+    if headers.len() > 8 {
+        return (headers.get(header::HOST), headers.get(header::USER_AGENT));
+    }
+    let (mut host, mut user_agent) = (None, None);
+    for (name, value) in headers {
+        if *name == header::HOST {
+            host = host.or(Some(value));
+        } else if *name == header::USER_AGENT {
+            user_agent = user_agent.or(Some(value));
+        }
+        if host.is_some() && user_agent.is_some() {
+            break;
+        }
+    }
+    (host, user_agent)
 }
 
 /// `host` of `host:port` and `[v6]` of `[v6]:port`.
@@ -210,6 +229,38 @@ impl Drop for Active {
 
 #[cfg(test)]
 mod tests {
+    use http::{header, HeaderMap, HeaderValue};
+
+    /// The first of each field, as `HeaderMap::get` finds it, in small maps and large.
+    #[test]
+    fn host_and_user_agent_are_the_first_ones() {
+        for extra in [0, 3, 12] {
+            let mut headers = HeaderMap::new();
+            for i in 0..extra {
+                headers.append(
+                    http::HeaderName::from_bytes(format!("x-{i}").as_bytes()).unwrap(),
+                    HeaderValue::from_static("x"),
+                );
+            }
+            let (host, ua) = super::host_and_user_agent(&headers);
+            assert!(host.is_none() && ua.is_none());
+            headers.append(header::USER_AGENT, HeaderValue::from_static("ua1"));
+            headers.append(header::ACCEPT, HeaderValue::from_static("*/*"));
+            headers.append(header::USER_AGENT, HeaderValue::from_static("ua2"));
+            let (host, ua) = super::host_and_user_agent(&headers);
+            assert_eq!(
+                (host, ua.unwrap()),
+                (None, &HeaderValue::from_static("ua1"))
+            );
+            headers.append(header::HOST, HeaderValue::from_static("h1"));
+            headers.append(header::HOST, HeaderValue::from_static("h2"));
+            let (host, ua) = super::host_and_user_agent(&headers);
+            assert_eq!(host, headers.get(header::HOST));
+            assert_eq!(ua, headers.get(header::USER_AGENT));
+            assert_eq!(host.unwrap(), "h1");
+        }
+    }
+
     #[test]
     fn ports_come_off_hosts() {
         assert_eq!(super::strip_port("example.com:8080"), "example.com");

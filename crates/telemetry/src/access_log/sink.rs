@@ -142,12 +142,21 @@ impl AccessLogSink {
 }
 
 impl AccessLogQueue {
-    /// Takes every record queued now, without waiting.
-    pub fn drain(&self, mut each: impl FnMut(Box<Record>)) {
-        while let Ok(record) = self.rx.try_recv() {
-            self.shared.queued.fetch_sub(1, Ordering::Relaxed);
+    /// Takes up to `max` of the records queued now, without waiting; says how many.
+    pub fn drain(&self, max: usize, mut each: impl FnMut(Box<Record>)) -> usize {
+        let mut taken = 0;
+        while taken < max {
+            let Ok(record) = self.rx.try_recv() else {
+                break;
+            };
+            taken += 1;
             each(record);
         }
+        // Counted off once per slice, not per record.
+        if taken > 0 {
+            self.shared.queued.fetch_sub(taken, Ordering::Relaxed);
+        }
+        taken
     }
 
     pub fn dropped(&self) -> u64 {

@@ -6,17 +6,21 @@
 //! never slows the writer down.
 
 use std::borrow::Cow;
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 
 use tokio::sync::mpsc;
 
+use super::record::Lines;
 use super::Following;
 
 /// Lines kept per load balancer for `fulcrum lb logs` without `--follow`.
 pub const RECENT_LINES: usize = 100;
 /// Batches that may wait for one follower before further ones are dropped for it.
 const FOLLOWER_BACKLOG: usize = 256;
+/// A drain's buffer up to this size is taken into a ring whole; a larger one (a burst) is
+/// copied from, so that a quiet load balancer's ring does not hold it.
+const KEPT_BUFFER: usize = 1024 * 1024;
 
 /// The recent lines and followers of every load balancer. Shared by the writer and the API.
 #[derive(Debug)]
@@ -27,8 +31,9 @@ pub struct Tails {
 
 #[derive(Debug, Default)]
 struct LbTail {
-    /// Each with its newline.
-    recent: VecDeque<Arc<str>>,
+    /// At least the last `capacity` lines (when there were as many), and maybe more before
+    /// them.
+    recent: Lines,
     followers: Vec<mpsc::Sender<String>>,
 }
 
@@ -72,7 +77,7 @@ impl Tails {
     pub fn recent(&self, load_balancer: &str, max: usize) -> String {
         self.lock()
             .get(load_balancer)
-            .map(|t| t.recent_text(max))
+            .map(|t| t.recent_text(max, self.capacity))
             .unwrap_or_default()
     }
 
@@ -85,65 +90,46 @@ impl Tails {
         let tail = by_lb.entry(Arc::from(load_balancer)).or_default();
         tail.followers.push(tx);
         Tail {
-            recent: tail.recent_text(max),
+            recent: tail.recent_text(max, self.capacity),
             lines: rx,
             _following: following,
         }
     }
 
     /// Keeps the last lines of a drain and sends them all to the followers of their load
-    /// balancer: `drained` has, per load balancer, what the drain took of it, whole lines
-    /// appended to one buffer (no allocation per line; a busy node drains thousands at a
-    /// time), and where each line starts. Only the lines the ring keeps are copied, unless
-    /// someone follows.
-    pub fn publish<'a>(
-        &self,
-        drained: impl IntoIterator<Item = (&'a Arc<str>, &'a [u8], &'a [usize])>,
-    ) {
+    /// balancer: `drained` has, per load balancer, the lines the drain took of it. A drain of
+    /// at least as many lines as the ring keeps is taken whole: its buffer and the ring's are
+    /// swapped (the writer gets the old one back to write into), so that a busy node's drains
+    /// copy and allocate nothing here; fewer lines are copied behind those kept. Lines are
+    /// checked as UTF-8 only when they are read, or sent to followers.
+    pub fn publish<'a>(&self, drained: impl IntoIterator<Item = (&'a Arc<str>, &'a mut Lines)>) {
         let mut drained = drained
             .into_iter()
-            .filter(|(_, text, _)| !text.is_empty())
+            .filter(|(_, lines)| !lines.is_empty())
             .peekable();
         if drained.peek().is_none() {
             return;
         }
         let mut by_lb = self.lock();
-        for (lb, lines, starts) in drained {
+        for (lb, lines) in drained {
             let tail = match by_lb.get_mut(lb) {
                 Some(tail) => tail,
                 None => by_lb.entry(Arc::clone(lb)).or_default(),
             };
-            let from = starts.len().saturating_sub(self.capacity);
-            let first = starts.get(from).copied().unwrap_or(lines.len());
-            // The kept lines checked as UTF-8 at once (validating them one by one was most of
-            // what a drain cost the ring).
-            let kept = text(&lines[first..]);
-            for (i, &start) in starts.iter().enumerate().skip(from) {
-                let end = starts.get(i + 1).copied().unwrap_or(lines.len());
-                if tail.recent.len() == self.capacity {
-                    tail.recent.pop_front();
-                }
-                let line = match &kept {
-                    Cow::Borrowed(kept) => kept.get(start - first..end - first).map(Cow::Borrowed),
-                    Cow::Owned(_) => None,
-                };
-                let line = line.unwrap_or_else(|| text(&lines[start..end]));
-                tail.recent.push_back(Arc::from(line.as_ref()));
+            if !tail.followers.is_empty() {
+                let text = text(lines.as_bytes());
+                // A follower gone (its client hung up) is forgotten; one behind loses this batch.
+                tail.followers
+                    .retain(|f| match f.try_send(text.clone().into_owned()) {
+                        Ok(()) => true,
+                        Err(mpsc::error::TrySendError::Full(_)) => {
+                            tracing::debug!(load_balancer = %lb, "a live tail is behind: lines skipped");
+                            true
+                        }
+                        Err(mpsc::error::TrySendError::Closed(_)) => false,
+                    });
             }
-            if tail.followers.is_empty() {
-                continue;
-            }
-            let lines = text(lines);
-            // A follower gone (its client hung up) is forgotten; one behind loses this batch.
-            tail.followers
-                .retain(|f| match f.try_send(lines.clone().into_owned()) {
-                    Ok(()) => true,
-                    Err(mpsc::error::TrySendError::Full(_)) => {
-                        tracing::debug!(load_balancer = %lb, "a live tail is behind: lines skipped");
-                        true
-                    }
-                    Err(mpsc::error::TrySendError::Closed(_)) => false,
-                });
+            tail.keep(lines, self.capacity);
         }
     }
 
@@ -155,9 +141,22 @@ impl Tails {
 }
 
 impl LbTail {
-    fn recent_text(&self, max: usize) -> String {
-        let skip = self.recent.len().saturating_sub(max);
-        self.recent.iter().skip(skip).map(|l| &**l).collect()
+    /// Keeps the last `capacity` lines of `lines` after those kept; `lines` is left with
+    /// whatever the writer may clear and reuse.
+    fn keep(&mut self, lines: &mut Lines, capacity: usize) {
+        if lines.count() >= capacity && lines.capacity() <= KEPT_BUFFER {
+            std::mem::swap(&mut self.recent, lines);
+            return;
+        }
+        self.recent.append_last(lines, capacity);
+        // Up to twice as many kept, so that lines move to the front once per `capacity`.
+        if self.recent.count() >= 2 * capacity.max(1) {
+            self.recent.keep_last(capacity);
+        }
+    }
+
+    fn recent_text(&self, max: usize, capacity: usize) -> String {
+        text(self.recent.last(max.min(capacity))).into_owned()
     }
 }
 
@@ -166,27 +165,20 @@ mod tests {
     use super::*;
     use crate::access_log::LogTarget;
 
-    /// What one drain took: the lines of each load balancer in order, appended, and where
-    /// each starts.
+    /// What one drain took: the lines of each load balancer in order, each in its buffer.
     fn publish(tails: &Tails, lines: &[(&str, &str)]) {
-        let mut drained: Vec<(Arc<str>, Vec<u8>, Vec<usize>)> = Vec::new();
+        let mut drained: Vec<(Arc<str>, Lines)> = Vec::new();
         for (lb, line) in lines {
-            let i = match drained.iter().position(|(l, _, _)| &**l == *lb) {
+            let i = match drained.iter().position(|(l, _)| &**l == *lb) {
                 Some(i) => i,
                 None => {
-                    drained.push((Arc::from(*lb), Vec::new(), Vec::new()));
+                    drained.push((Arc::from(*lb), Lines::new()));
                     drained.len() - 1
                 }
             };
-            let (_, text, starts) = &mut drained[i];
-            starts.push(text.len());
-            text.extend_from_slice(line.as_bytes());
+            drained[i].1.push_text(line);
         }
-        tails.publish(
-            drained
-                .iter()
-                .map(|(lb, text, starts)| (lb, &text[..], &starts[..])),
-        );
+        tails.publish(drained.iter_mut().map(|(lb, lines)| (&*lb, lines)));
     }
 
     #[test]
@@ -201,6 +193,25 @@ mod tests {
         assert_eq!(tails.recent("a", 1), "3\n");
         assert_eq!(tails.recent("b", 10), "x\n");
         assert_eq!(tails.recent("c", 10), "");
+    }
+
+    /// Drains of fewer lines than the ring keeps and of more, in every order.
+    #[test]
+    fn small_and_large_drains_keep_the_last_lines() {
+        let tails = Tails::with_capacity(3);
+        let mut all: Vec<String> = Vec::new();
+        for (n, batch) in [1, 2, 5, 1, 1, 3, 7, 1, 1, 1, 1, 1, 2, 2, 4]
+            .into_iter()
+            .enumerate()
+        {
+            let lines: Vec<String> = (0..batch).map(|i| format!("{n}.{i}\n")).collect();
+            let drained: Vec<_> = lines.iter().map(|l| ("a", l.as_str())).collect();
+            publish(&tails, &drained);
+            all.extend(lines);
+            let last = |k: usize| all[all.len().saturating_sub(k)..].concat();
+            assert_eq!(tails.recent("a", 10), last(3), "after {n}");
+            assert_eq!(tails.recent("a", 2), last(2), "after {n}");
+        }
     }
 
     #[test]

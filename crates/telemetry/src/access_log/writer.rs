@@ -1,11 +1,13 @@
 //! The writer: a thread of its own that takes records off the queue a few times a second,
 //! formats each once, hands the lines to the live tails, and appends those of load balancers
-//! with `AccessLog.Enabled` to the file of the current interval.
+//! with `AccessLog.Enabled` to the file of the current interval. It takes them in slices of
+//! `SLICE` records and lets other threads run between two slices: on a node of one core, the
+//! workers' requests wait behind one slice of a drain, not a whole one (bench/RESULTS.md).
 //!
 //! A file is written under a spool directory outside the published tree (one directory per
-//! process, `SPOOL/<pid>/`, so that two processes of an upgrade never share a file) through a
-//! 64 KiB buffer, and renamed into the tree when its interval ends: the tree only ever holds
-//! complete files, so that `aws s3 sync` never uploads half of one. Intervals end on ELB's
+//! process, `SPOOL/<pid>/`, so that two processes of an upgrade never share a file), one write
+//! per slice of a drain, and renamed into the tree when its interval ends: the tree only ever
+//! holds complete files, so that `aws s3 sync` never uploads half of one. Intervals end on ELB's
 //! boundaries (every 5 or 60 minutes from the hour) and every interval of a load balancer with
 //! logging on publishes a file, an empty one when no request came, as ELB publishes one per node
 //! per interval. On stop, what is there is published at once. Files a process left in the
@@ -13,18 +15,20 @@
 
 use std::collections::{HashMap, HashSet};
 use std::fs::File;
-use std::io::{self, BufWriter, Write};
+use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::sync::{mpsc, Arc};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime};
 
 use super::layout::{self, Layout};
+use super::record::Lines;
 use super::tail::Tails;
 use super::{AccessLogQueue, LineCache, LogTarget, Record};
 
-/// Buffered per open file: a write system call per this much, not per line.
-const FILE_BUFFER: usize = 64 * 1024;
+/// Records formatted and written per slice of a drain, between which other threads run: a few
+/// tens of microseconds of work.
+const SLICE: usize = 256;
 /// A drain's text of one log target is kept for the next drain up to this size (a burst's
 /// larger buffer is given back).
 const KEPT_TEXT: usize = 1024 * 1024;
@@ -170,9 +174,9 @@ struct Files {
     lbs: HashMap<Arc<str>, LbFiles>,
 }
 
-/// What one drain of the queue took, formatted: the lines of each log target (a load
-/// balancer's settings as a snapshot compiled them) appended to one string, which its file and
-/// its live tails then take whole. Each line is formatted once, straight into that string.
+/// What one slice of a drain took, formatted: the lines of each log target (a load balancer's
+/// settings as a snapshot compiled them) appended to one buffer, which its file and its live
+/// tails then take whole. Each line is formatted once, straight into that buffer.
 #[derive(Default)]
 struct Drained {
     cache: LineCache,
@@ -187,9 +191,9 @@ struct Drain {
     /// Held while in `targets`: its address is its key.
     target: Arc<LogTarget>,
     /// Whole lines, each with its newline.
-    text: Vec<u8>,
-    /// Where each line starts in `text`.
-    starts: Vec<usize>,
+    lines: Lines,
+    /// A record of this target came in this drain.
+    used: bool,
 }
 
 /// One load balancer's files.
@@ -209,8 +213,9 @@ struct OpenInterval {
     end: SystemTime,
     /// Relative to the tree, and to the session directory while spooled.
     key: PathBuf,
-    /// Created with the first line.
-    file: Option<BufWriter<File>>,
+    /// Created with the first line. Written once per slice of a drain, with no buffer of its
+    /// own: a slice's lines are already one buffer.
+    file: Option<File>,
     /// A write failed: the rest of the interval is not written (said once).
     failed: bool,
 }
@@ -260,22 +265,33 @@ impl Writer {
         self.report_dropped();
     }
 
+    /// Takes what is queued, a slice at a time.
     fn drain(&mut self, now: SystemTime) {
-        let drained = &mut self.drained;
-        self.queue.drain(|record| drained.take(&record));
-        for d in &drained.targets {
-            // Otherwise made for a live tail only.
-            if d.target.enabled && !d.text.is_empty() {
-                self.files.write(&d.target, &d.text, now);
+        loop {
+            let drained = &mut self.drained;
+            let taken = self.queue.drain(SLICE, |record| drained.take(&record));
+            if taken > 0 {
+                for d in &drained.targets {
+                    // Otherwise made for a live tail only.
+                    if d.target.enabled && !d.lines.is_empty() {
+                        self.files.write(&d.target, d.lines.as_bytes(), now);
+                    }
+                }
+                self.tails.publish(
+                    drained
+                        .targets
+                        .iter_mut()
+                        .map(|d| (&d.target.load_balancer, &mut d.lines)),
+                );
+                drained.clear_lines();
             }
+            if taken < SLICE {
+                break;
+            }
+            // More is queued: the workers first (on a node of one core they wait otherwise).
+            std::thread::yield_now();
         }
-        self.tails.publish(
-            drained
-                .targets
-                .iter()
-                .map(|d| (&d.target.load_balancer, &d.text[..], &d.starts[..])),
-        );
-        drained.clear();
+        self.drained.forget_unused();
     }
 
     fn configure(&mut self, settings: Vec<LogSettings>, now: SystemTime) {
@@ -449,33 +465,35 @@ impl Drained {
                 .or_insert_with(|| {
                     self.targets.push(Drain {
                         target: Arc::clone(&record.target),
-                        text: Vec::new(),
-                        starts: Vec::new(),
+                        lines: Lines::new(),
+                        used: false,
                     });
                     self.targets.len() - 1
                 }),
         };
         self.last = i;
         let d = &mut self.targets[i];
-        d.starts.push(d.text.len());
-        record.write_line(&mut d.text, &mut self.cache);
+        d.used = true;
+        record.write_line(&mut d.lines, &mut self.cache);
+    }
+
+    /// Ready for the next slice: every target keeps a buffer (its own, or the one its tail's
+    /// ring gave back), up to `KEPT_TEXT`.
+    fn clear_lines(&mut self) {
+        for d in &mut self.targets {
+            if d.lines.capacity() > KEPT_TEXT {
+                d.lines = Lines::new();
+            } else {
+                d.lines.clear();
+            }
+        }
     }
 
     /// Ready for the next drain: targets that brought nothing this time are let go (a snapshot
-    /// replaced them, or their load balancer is quiet); the others keep their buffer.
-    fn clear(&mut self) {
+    /// replaced them, or their load balancer is quiet).
+    fn forget_unused(&mut self) {
         let before = self.targets.len();
-        self.targets.retain_mut(|d| {
-            let used = !d.text.is_empty();
-            if d.text.capacity() > KEPT_TEXT {
-                d.text = Vec::new();
-                d.starts = Vec::new();
-            } else {
-                d.text.clear();
-                d.starts.clear();
-            }
-            used
-        });
+        self.targets.retain_mut(|d| std::mem::take(&mut d.used));
         if self.targets.len() != before {
             self.index = (self.targets.iter().enumerate())
                 .map(|(i, d)| (Arc::as_ptr(&d.target) as usize, i))
@@ -563,10 +581,7 @@ impl OpenInterval {
             None => {
                 let path = session.join(&self.key);
                 create_parent(&path)?;
-                self.file.insert(BufWriter::with_capacity(
-                    FILE_BUFFER,
-                    File::create_new(&path)?,
-                ))
+                self.file.insert(File::create_new(&path)?)
             }
         };
         file.write_all(text)
@@ -609,9 +624,8 @@ fn interval_end(now: SystemTime, length: Duration) -> SystemTime {
     SystemTime::UNIX_EPOCH + Duration::new(secs, nanos)
 }
 
-/// Flushed and on disk before it is published: a crash after the rename leaves a whole file.
-fn finish(file: BufWriter<File>) -> io::Result<()> {
-    let file = file.into_inner().map_err(|e| e.into_error())?;
+/// On disk before it is published: a crash after the rename leaves a whole file.
+fn finish(file: File) -> io::Result<()> {
     file.sync_data()
 }
 
@@ -826,6 +840,57 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("/2 HTTP/1.1"), "{text}");
+    }
+
+    /// A drain of several slices, with records of two load balancers mixed and a follower:
+    /// every line in its file and its tail, in order, and the ring keeps the last ones.
+    #[test]
+    fn a_drain_of_many_slices_writes_every_line_in_order() {
+        let mut f = fixture();
+        f.writer.configure(
+            vec![
+                settings("web", true, 5, None),
+                settings("api", true, 5, None),
+            ],
+            at_2337(),
+        );
+        let web = Arc::new(LogTarget::new("web", true, Some(5), None, None));
+        let api = Arc::new(LogTarget::new("api", true, Some(5), None, None));
+        let mut tail = f.writer.tails.follow("web", 10, web.follow());
+        let n = 3 * SLICE + 7;
+        for i in 0..n {
+            let target = if i % 3 == 0 { &api } else { &web };
+            f.sink.push(Box::new(record(target, &format!("/{i}"))));
+        }
+        f.writer.tick(at_2337());
+        f.writer.tick(at_2337() + Duration::from_secs(180));
+        let files = logs(&f.root);
+        assert_eq!(files.len(), 2, "{files:?}");
+        let mut followed = String::new();
+        while let Ok(batch) = tail.lines.try_recv() {
+            followed.push_str(&batch);
+        }
+        for (key, text) in files {
+            let wanted: Vec<usize> = (0..n)
+                .filter(|i| (i % 3 == 0) == key.contains("_api_"))
+                .collect();
+            let paths: Vec<usize> = text
+                .lines()
+                .map(|l| {
+                    let path = l.split(' ').nth(12).unwrap();
+                    path.strip_prefix("http://example.com:80/")
+                        .unwrap()
+                        .parse()
+                        .unwrap()
+                })
+                .collect();
+            assert_eq!(paths, wanted, "{key}");
+            if key.contains("_web_") {
+                assert_eq!(followed, text);
+                let last: String = text.split_inclusive('\n').skip(wanted.len() - 10).collect();
+                assert_eq!(f.writer.tails.recent("web", 10), last);
+            }
+        }
     }
 
     #[test]
