@@ -87,22 +87,7 @@ impl Reply {
         if !self.cache {
             h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
         }
-        // Only the console's own scripts and styles, and no framing by another site.
-        h.insert(
-            header::CONTENT_SECURITY_POLICY,
-            HeaderValue::from_static(
-                "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; \
-                 frame-ancestors 'none'; form-action 'self'",
-            ),
-        );
-        h.insert(
-            header::X_CONTENT_TYPE_OPTIONS,
-            HeaderValue::from_static("nosniff"),
-        );
-        h.insert(
-            header::REFERRER_POLICY,
-            HeaderValue::from_static("same-origin"),
-        );
+        guard(h);
         if let Some(to) = self.location.and_then(|l| HeaderValue::try_from(l).ok()) {
             h.insert(header::LOCATION, to);
         }

@@ -54,13 +54,7 @@ impl Control {
         name: &str,
         ids: &[String],
     ) -> Result<Vec<InstanceId>, ControlError> {
-        let name = lb_name(name)?;
-        let ids = instance_ids(ids, true)?;
-        self.update(|s| {
-            s.register_instances(name.as_str(), &ids)?;
-            Ok(s.load_balancer(name.as_str())?.instances.clone())
-        })
-        .map_err(instances_field)
+        self.change_registration(name, ids, State::register_instances)
     }
 
     /// ELB `DeregisterInstancesFromLoadBalancer`; returns the instances registered now.
@@ -69,10 +63,19 @@ impl Control {
         name: &str,
         ids: &[String],
     ) -> Result<Vec<InstanceId>, ControlError> {
+        self.change_registration(name, ids, State::deregister_instances)
+    }
+
+    fn change_registration(
+        &self,
+        name: &str,
+        ids: &[String],
+        change: fn(&mut State, &str, &[InstanceId]) -> Result<(), fulcrum_model::ModelError>,
+    ) -> Result<Vec<InstanceId>, ControlError> {
         let name = lb_name(name)?;
         let ids = instance_ids(ids, true)?;
         self.update(|s| {
-            s.deregister_instances(name.as_str(), &ids)?;
+            change(s, name.as_str(), &ids)?;
             Ok(s.load_balancer(name.as_str())?.instances.clone())
         })
         .map_err(instances_field)

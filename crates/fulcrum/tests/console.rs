@@ -82,12 +82,13 @@ impl Console {
         self.browser.click("#next").await;
     }
 
-    /// Creates an HTTP load balancer `name` on `port` in front of `backend` with the wizard,
-    /// checked every 5 s (0.5 s at the tests' time scale).
-    async fn create_http(&self, name: &str, port: u16, backend: &Backend) {
+    /// Opens the wizard and fills its first step: `name`, one listener `protocol`:`port` in
+    /// front of `backend`'s port over HTTP.
+    async fn wizard(&self, name: &str, protocol: &str, port: u16, backend: &Backend) {
         let b = &self.browser;
         b.goto(&self.url("/load-balancers/new")).await;
         b.fill("#LoadBalancerName", name).await;
+        self.choose("Listeners-member-1-Protocol", protocol).await;
         b.fill("#Listeners-member-1-LoadBalancerPort", &port.to_string())
             .await;
         b.fill(
@@ -95,16 +96,26 @@ impl Console {
             &backend.addr().port().to_string(),
         )
         .await;
-        self.next().await;
-        self.next().await;
-        b.fill(
-            "#HealthCheck-Target",
-            &format!("HTTP:{}/", backend.addr().port()),
-        )
-        .await;
+    }
+
+    /// Fills the health-check step: `target`, every 5 s (0.5 s at the tests' time scale),
+    /// two passes to come in.
+    async fn fast_health_check(&self, target: &str) {
+        let b = &self.browser;
+        b.fill("#HealthCheck-Target", target).await;
         b.fill("#HealthCheck-Interval", "5").await;
         b.fill("#HealthCheck-Timeout", "2").await;
         b.fill("#HealthCheck-HealthyThreshold", "2").await;
+    }
+
+    /// Creates an HTTP load balancer `name` on `port` in front of `backend` with the wizard.
+    async fn create_http(&self, name: &str, port: u16, backend: &Backend) {
+        let b = &self.browser;
+        self.wizard(name, "HTTP", port, backend).await;
+        self.next().await;
+        self.next().await;
+        self.fast_health_check(&format!("HTTP:{}/", backend.addr().port()))
+            .await;
         self.next().await;
         b.fill("#InstancesText", &backend.addr().ip().to_string())
             .await;
@@ -196,30 +207,15 @@ async fn the_wizard_uploads_a_certificate_and_creates_an_https_load_balancer_the
     let (body, key) = ca.issue(&["web.example.test"]);
     let port = free_port();
 
-    b.goto(&c.url("/load-balancers/new")).await;
-    b.fill("#LoadBalancerName", "web").await;
-    c.choose("Listeners-member-1-Protocol", "HTTPS").await;
-    b.fill("#Listeners-member-1-LoadBalancerPort", &port.to_string())
-        .await;
-    b.fill(
-        "#Listeners-member-1-InstancePort",
-        &backend.addr().port().to_string(),
-    )
-    .await;
+    c.wizard("web", "HTTPS", port, &backend).await;
     c.next().await;
     b.click("input[name=CertificateSource][value=upload]").await;
     b.fill("#ServerCertificateName", "web-cert").await;
     b.fill("#CertificateBody", &body).await;
     b.fill("#PrivateKey", &key).await;
     c.next().await;
-    b.fill(
-        "#HealthCheck-Target",
-        &format!("HTTP:{}/", backend.addr().port()),
-    )
-    .await;
-    b.fill("#HealthCheck-Interval", "5").await;
-    b.fill("#HealthCheck-Timeout", "2").await;
-    b.fill("#HealthCheck-HealthyThreshold", "2").await;
+    c.fast_health_check(&format!("HTTP:{}/", backend.addr().port()))
+        .await;
     c.next().await;
     b.fill("#InstancesText", &backend.addr().ip().to_string())
         .await;
@@ -247,16 +243,7 @@ async fn the_wizard_uploads_a_certificate_and_creates_an_https_load_balancer_the
 
     // A second load balancer chooses the certificate that is there now.
     let port2 = free_port();
-    b.goto(&c.url("/load-balancers/new")).await;
-    b.fill("#LoadBalancerName", "api").await;
-    c.choose("Listeners-member-1-Protocol", "HTTPS").await;
-    b.fill("#Listeners-member-1-LoadBalancerPort", &port2.to_string())
-        .await;
-    b.fill(
-        "#Listeners-member-1-InstancePort",
-        &backend.addr().port().to_string(),
-    )
-    .await;
+    c.wizard("api", "HTTPS", port2, &backend).await;
     c.next().await;
     b.click("input[name=CertificateSource][value=existing]")
         .await;
@@ -267,14 +254,8 @@ async fn the_wizard_uploads_a_certificate_and_creates_an_https_load_balancer_the
     );
     c.choose("SSLCertificateId", "web-cert").await;
     c.next().await;
-    b.fill(
-        "#HealthCheck-Target",
-        &format!("TCP:{}", backend.addr().port()),
-    )
-    .await;
-    b.fill("#HealthCheck-Interval", "5").await;
-    b.fill("#HealthCheck-Timeout", "2").await;
-    b.fill("#HealthCheck-HealthyThreshold", "2").await;
+    c.fast_health_check(&format!("TCP:{}", backend.addr().port()))
+        .await;
     c.next().await;
     b.fill("#InstancesText", &backend.addr().ip().to_string())
         .await;
@@ -427,28 +408,11 @@ async fn an_instance_goes_out_of_service_in_the_page_when_its_server_stops() {
     b.wait_for_text(".notice", "Saved i-web1").await;
     b.screenshot("instances").await;
 
-    b.goto(&c.url("/load-balancers/new")).await;
-    b.fill("#LoadBalancerName", "live").await;
-    b.fill(
-        "#Listeners-member-1-LoadBalancerPort",
-        &free_port().to_string(),
-    )
-    .await;
-    b.fill(
-        "#Listeners-member-1-InstancePort",
-        &backend.addr().port().to_string(),
-    )
-    .await;
+    c.wizard("live", "HTTP", free_port(), &backend).await;
     c.next().await;
     c.next().await;
-    b.fill(
-        "#HealthCheck-Target",
-        &format!("HTTP:{}/", backend.addr().port()),
-    )
-    .await;
-    b.fill("#HealthCheck-Interval", "5").await;
-    b.fill("#HealthCheck-Timeout", "2").await;
-    b.fill("#HealthCheck-HealthyThreshold", "2").await;
+    c.fast_health_check(&format!("HTTP:{}/", backend.addr().port()))
+        .await;
     c.next().await;
     b.click("input[name=Instances][value=i-web1]").await;
     c.next().await;

@@ -6,6 +6,7 @@ use fulcrum_model::PrivateKeyPem;
 use maud::html;
 
 use super::{done_notice, not_found, submitted};
+use crate::form::Form;
 use crate::layout::{
     csrf, date, error_of, form_error, input, input_as, page, textarea, Failure, Section,
 };
@@ -113,12 +114,10 @@ pub(crate) fn list(ctx: &Ctx<'_>, shown: Option<&Failure>) -> Reply {
     )
 }
 
-/// `POST /certificates`: an upload.
-pub(crate) fn upload(ctx: &Ctx<'_>) -> Reply {
-    let f = &ctx.req.form;
-    let name = f.get("ServerCertificateName").to_owned();
-    let upload = CertificateUpload {
-        name: name.clone(),
+/// The upload a form holds (the certificates page's, or the wizard's security step).
+pub(crate) fn upload_of(f: &Form) -> CertificateUpload {
+    CertificateUpload {
+        name: f.get("ServerCertificateName").to_owned(),
         path: None,
         body_pem: f.raw("CertificateBody").to_owned(),
         private_key_pem: PrivateKeyPem::new(f.raw("PrivateKey").to_owned()),
@@ -126,7 +125,13 @@ pub(crate) fn upload(ctx: &Ctx<'_>) -> Reply {
             .opt("CertificateChain")
             .map(|_| f.raw("CertificateChain").to_owned()),
         tags: Vec::new(),
-    };
+    }
+}
+
+/// `POST /certificates`: an upload.
+pub(crate) fn upload(ctx: &Ctx<'_>) -> Reply {
+    let name = ctx.req.form.get("ServerCertificateName").to_owned();
+    let upload = upload_of(&ctx.req.form);
     let outcome = ctx.change(
         IAM,
         "UploadServerCertificate",

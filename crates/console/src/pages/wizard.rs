@@ -5,10 +5,8 @@
 //! change, so that a step that fails leaves nothing half-made, and its error is shown beside
 //! the field, in the step that holds it.
 
-use fulcrum_control::{
-    CertificateUpload, ControlError, HealthCheckSpec, Launch, ListenerSpec, NewLoadBalancer,
-};
-use fulcrum_model::{PrivateKeyPem, Tag};
+use fulcrum_control::{ControlError, HealthCheckSpec, Launch, ListenerSpec, NewLoadBalancer};
+use fulcrum_model::Tag;
 use http::StatusCode;
 use maud::{html, Markup};
 
@@ -269,16 +267,7 @@ fn launch(ctx: &Ctx<'_>, f: &Form) -> Result<(), ControlError> {
     let mut new_certificate = None;
     if tls {
         if f.get("CertificateSource") == "upload" {
-            new_certificate = Some(CertificateUpload {
-                name: f.get("ServerCertificateName").to_owned(),
-                path: None,
-                body_pem: f.raw("CertificateBody").to_owned(),
-                private_key_pem: PrivateKeyPem::new(f.raw("PrivateKey").to_owned()),
-                chain_pem: f
-                    .opt("CertificateChain")
-                    .map(|_| f.raw("CertificateChain").to_owned()),
-                tags: Vec::new(),
-            });
+            new_certificate = Some(super::certificates::upload_of(f));
         } else {
             let chosen = f.opt("SSLCertificateId");
             if chosen.is_none() {
