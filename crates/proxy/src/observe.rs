@@ -109,12 +109,17 @@ fn host_and_user_agent(headers: &HeaderMap) -> (Option<&HeaderValue>, Option<&He
     (host, user_agent)
 }
 
-/// `host` of `host:port` and `[v6]` of `[v6]:port`.
+/// `host` of `host:port` and `[v6]` of `[v6]:port`: one pass from the end (a port is a few
+/// bytes), no search calls.
 fn strip_port(authority: &str) -> &str {
-    match authority.rfind(':') {
-        Some(i) if !authority[i..].contains(']') => &authority[..i],
-        _ => authority,
+    for (i, &b) in authority.as_bytes().iter().enumerate().rev() {
+        match b {
+            b':' => return &authority[..i],
+            b']' => return authority,
+            _ => {}
+        }
     }
+    authority
 }
 
 impl Draft {
@@ -267,5 +272,8 @@ mod tests {
         assert_eq!(super::strip_port("example.com"), "example.com");
         assert_eq!(super::strip_port("[::1]:80"), "[::1]");
         assert_eq!(super::strip_port("[::1]"), "[::1]");
+        assert_eq!(super::strip_port("::1"), ":");
+        assert_eq!(super::strip_port(""), "");
+        assert_eq!(super::strip_port(":80"), "");
     }
 }

@@ -734,7 +734,7 @@ impl Line<'_> {
 
     /// `n` in decimal: up to five digits (ports, statuses, small bodies) in copies of a fixed
     /// size, more from the last digit.
-    #[inline]
+    #[inline(always)]
     fn digits(&mut self, n: u64) {
         let p = |n: u64| PAIRS[(n % 100) as usize];
         let d = |n: u64| b'0' + (n % 10) as u8;
@@ -780,7 +780,7 @@ impl Line<'_> {
     }
 
     /// `https://` and the like.
-    #[inline]
+    #[inline(always)]
     fn scheme(&mut self, scheme: &str) {
         // Compared as arrays (two integer tests), not as strings (a call).
         let scheme = scheme.as_bytes();
