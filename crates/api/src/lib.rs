@@ -26,7 +26,7 @@ use bytes::Bytes;
 use fulcrum_control::Control;
 use http::{header, HeaderValue, Method, Request, Response, StatusCode};
 use http_body_util::combinators::BoxBody;
-use http_body_util::{BodyExt, Full, Limited};
+use http_body_util::{BodyExt, Full};
 
 pub use error::ApiError;
 pub use fulcrum_control::fleet::{node_record, NodeIdentity};
@@ -73,17 +73,8 @@ impl Api {
     {
         let request_id = request_id();
         let (parts, body) = req.into_parts();
-        let body = match Limited::new(body, MAX_BODY).collect().await {
-            Ok(collected) => {
-                // The body may carry a private key (UploadServerCertificate): until the call is
-                // over it is kept in one buffer, sized once (no reallocation leaves a copy) and
-                // wiped when dropped. The chunks hyper read it into are not.
-                let chunks = collected.aggregate();
-                let mut body =
-                    zeroize::Zeroizing::new(Vec::with_capacity(bytes::Buf::remaining(&chunks)));
-                bytes::BufMut::put(&mut *body, chunks);
-                body
-            }
+        let body = match fulcrum_console::read_wiped(body, MAX_BODY).await {
+            Ok(body) => body,
             Err(e) => {
                 let err = if e
                     .downcast_ref::<http_body_util::LengthLimitError>()

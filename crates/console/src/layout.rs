@@ -152,12 +152,25 @@ pub fn input_as(
         (false, Some(_)) => Some(format!("{id}-hint")),
         _ => None,
     };
-    html! {
-        div.field.invalid[invalid] {
-            label for=(id) { (label) }
+    field(
+        id,
+        label,
+        name,
+        err,
+        html! {
             input id=(id) name=(name) type=(kind) value=(value)
                 aria-invalid=[invalid.then_some("true")] aria-describedby=[described];
             @if let Some(h) = hint { p.hint id={ (id) "-hint" } { (h) } }
+        },
+    )
+}
+
+/// What every field is: its label, its control, and the error the service layer blamed on it.
+fn field(id: &str, label: &str, name: &str, err: Option<&ControlError>, control: Markup) -> Markup {
+    html! {
+        div.field.invalid[blames(err, name)] {
+            label for=(id) { (label) }
+            (control)
             (error_beside(err, name, id))
         }
     }
@@ -173,9 +186,12 @@ pub fn textarea(
 ) -> Markup {
     let id = id_of(name);
     let invalid = blames(err, name);
-    html! {
-        div.field.invalid[invalid] {
-            label for=(id) { (label) }
+    field(
+        &id,
+        label,
+        name,
+        err,
+        html! {
             textarea id=(id) name=(name) rows="6" spellcheck="false"
                 aria-invalid=[invalid.then_some("true")]
                 aria-describedby={ (id) (if invalid { "-error" } else { "-hint" }) } { (value) }
@@ -183,9 +199,8 @@ pub fn textarea(
                 (hint) " "
                 label.file { "or read a file: " input type="file" data-fill=(id) accept=".pem,.crt,.key,.txt"; }
             }
-            (field_error(err, name))
-        }
-    }
+        },
+    )
 }
 
 /// A labelled select; `options` are (value, text).
@@ -209,18 +224,20 @@ pub fn select_as(
     err: Option<&ControlError>,
 ) -> Markup {
     let invalid = blames(err, name);
-    html! {
-        div.field.invalid[invalid] {
-            label for=(id) { (label) }
+    field(
+        id,
+        label,
+        name,
+        err,
+        html! {
             select id=(id) name=(name) aria-invalid=[invalid.then_some("true")]
                 aria-describedby=[invalid.then(|| format!("{id}-error"))] {
                 @for (value, text) in options {
                     option value=(value) selected[value == chosen] { (text) }
                 }
             }
-            (error_beside(err, name, id))
-        }
-    }
+        },
+    )
 }
 
 /// The four listener protocols, for selects.

@@ -121,22 +121,12 @@ impl Console {
         B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
     {
         let (parts, body) = req.into_parts();
-        let body = match Limited::new(body, MAX_FORM).collect().await {
-            // The form may carry a private key: one buffer, sized once, wiped when dropped.
-            Ok(collected) => {
-                let chunks = collected.aggregate();
-                let mut body =
-                    zeroize::Zeroizing::new(Vec::with_capacity(bytes::Buf::remaining(&chunks)));
-                bytes::BufMut::put(&mut *body, chunks);
-                body
-            }
-            Err(_) => {
-                return Reply::text(
-                    StatusCode::PAYLOAD_TOO_LARGE,
-                    "the form is larger than 1 MiB",
-                )
-                .into_response(secure)
-            }
+        let Ok(body) = read_wiped(body, MAX_FORM).await else {
+            return Reply::text(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "the form is larger than 1 MiB",
+            )
+            .into_response(secure);
         };
         let path = parts
             .uri
@@ -270,6 +260,23 @@ fn same_site(headers: &http::HeaderMap) -> bool {
         (Some(_), None) => false,
         (None, _) => true,
     }
+}
+
+/// Reads a request body of at most `max` bytes into one buffer, sized once (no reallocation
+/// leaves a copy) and wiped when dropped: a body may carry a private key (a certificate upload,
+/// here or through the API's `UploadServerCertificate`). The chunks hyper read it into are not.
+pub async fn read_wiped<B>(
+    body: B,
+    max: usize,
+) -> Result<zeroize::Zeroizing<Vec<u8>>, Box<dyn std::error::Error + Send + Sync>>
+where
+    B: http_body::Body<Data = Bytes>,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    let chunks = Limited::new(body, max).collect().await?.aggregate();
+    let mut wiped = zeroize::Zeroizing::new(Vec::with_capacity(bytes::Buf::remaining(&chunks)));
+    bytes::BufMut::put(&mut *wiped, chunks);
+    Ok(wiped)
 }
 
 fn session_cookie(headers: &http::HeaderMap) -> Option<String> {

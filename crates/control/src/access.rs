@@ -30,11 +30,10 @@ impl crate::Control {
         })
     }
 
-    /// The scope of an access key that still signs (`None` once revoked).
+    /// The scope of an access key that still signs (`None` once revoked); its secret stays
+    /// sealed.
     pub fn key_scope(&self, key_id: &str) -> Option<KeyScope> {
-        let (secret, scope) = self.store.access_key(key_id).ok().flatten()?;
-        drop(zeroize::Zeroizing::new(secret));
-        Some(scope)
+        self.store.access_key_scope(key_id).ok().flatten()
     }
 }
 

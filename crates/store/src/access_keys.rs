@@ -141,6 +141,16 @@ impl Store {
         Ok(self.access_key(id)?.map(|(secret, _)| secret))
     }
 
+    /// The scope of an active access key, without opening its secret: what a signed-in
+    /// session checks on every page (a revoked key signs out).
+    pub fn access_key_scope(&self, id: &str) -> Result<Option<KeyScope>, StoreError> {
+        let found = match &self.backend {
+            Backend::Sqlite(db) => db.active_access_key(id)?,
+            Backend::Etcd(etcd) => etcd.active_access_key(id),
+        };
+        Ok(found.map(|(_, scope)| scope))
+    }
+
     /// The secret and the scope of an active access key, in one read: what an API call needs to
     /// check its signature and then what it may do. On etcd this reads the node's copy, so that
     /// signed reads keep working while etcd is away.
